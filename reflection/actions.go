@@ -1,0 +1,107 @@
+package reflection
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"sync"
+
+	"github.com/google/jsonschema-go/jsonschema"
+
+	"github.com/genkit-runtime/genkit-runtime/registry"
+)
+
+// descriptorJSON is the wire form of an action descriptor, shared by v1
+// GET /api/actions and v2 listActions. Absent fields are left out, never
+// null, because the v2 client rejects null descriptions and metadata.
+type descriptorJSON struct {
+	Key          string             `json:"key"`
+	Name         string             `json:"name"`
+	Description  string             `json:"description,omitempty"`
+	InputSchema  *jsonschema.Schema `json:"inputSchema,omitempty"`
+	OutputSchema *jsonschema.Schema `json:"outputSchema,omitempty"`
+	Metadata     map[string]any     `json:"metadata,omitempty"`
+}
+
+func encodeDescriptor(d registry.Descriptor) ([]byte, error) {
+	return json.Marshal(descriptorJSON{
+		Key: d.Key, Name: d.Name, Description: d.Description,
+		InputSchema: d.InputSchema, OutputSchema: d.OutputSchema, Metadata: d.Metadata,
+	})
+}
+
+// lister encodes the action listing: a JSON object from key to descriptor.
+// The registered actions' part is cached until the registry changes;
+// sources (dynamic action providers) are asked on every listing, since
+// they keep their own caches.
+type lister struct {
+	reg *registry.Registry
+
+	mu      sync.Mutex // guards version, entries and keys
+	version uint64
+	valid   bool
+	entries []byte              // `"key":{...},` for every registered action, in key order
+	keys    map[string]struct{} // registered keys
+}
+
+// list returns the listing as one JSON object.
+func (l *lister) list(ctx context.Context) ([]byte, error) {
+	entries, keys, err := l.registered()
+	if err != nil {
+		return nil, err
+	}
+	extra := l.reg.ListSources(ctx)
+	var b bytes.Buffer
+	b.Grow(len(entries) + 2 + 256*len(extra))
+	b.WriteByte('{')
+	b.Write(entries)
+	for _, d := range extra {
+		if _, dup := keys[d.Key]; dup {
+			continue
+		}
+		if err := writeEntry(&b, d); err != nil {
+			return nil, err
+		}
+	}
+	out := b.Bytes()
+	if out[len(out)-1] == ',' {
+		out = out[:len(out)-1]
+	}
+	return append(out, '}'), nil
+}
+
+func (l *lister) registered() ([]byte, map[string]struct{}, error) {
+	v := l.reg.Version()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.valid && l.version == v {
+		return l.entries, l.keys, nil
+	}
+	actions := l.reg.List()
+	var b bytes.Buffer
+	keys := make(map[string]struct{}, len(actions))
+	for _, a := range actions {
+		keys[a.Key()] = struct{}{}
+		if err := writeEntry(&b, a.Descriptor()); err != nil {
+			return nil, nil, err
+		}
+	}
+	l.entries, l.keys, l.version, l.valid = b.Bytes(), keys, v, true
+	return l.entries, l.keys, nil
+}
+
+func writeEntry(b *bytes.Buffer, d registry.Descriptor) error {
+	k, err := json.Marshal(d.Key)
+	if err != nil {
+		return err
+	}
+	v, err := encodeDescriptor(d)
+	if err != nil {
+		return err
+	}
+	b.Write(k)
+	b.WriteByte(':')
+	b.Write(v)
+	b.WriteByte(',')
+	return nil
+}

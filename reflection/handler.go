@@ -1,0 +1,284 @@
+// Package reflection serves the Genkit Reflection API over a registry: the
+// protocol between a Genkit runtime and the Genkit CLI and Developer UI.
+//
+// [NewHandler] returns the v1 HTTP API as an http.Handler. It has no process
+// side effects: it never listens, reads the environment or writes files, so
+// an application can mount it in its own server over its own registry.
+// Cross-cutting concerns (Host and Origin checks, CORS, logging) are
+// middleware composed around it by the caller.
+//
+// Both the v1 handler and the v2 WebSocket client run actions through one
+// run core, so key resolution, input validation, tracing, cancellation and
+// error mapping behave the same on both.
+package reflection
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"slices"
+	"time"
+
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/genkit-runtime/genkit-runtime/registry"
+	"github.com/genkit-runtime/genkit-runtime/status"
+)
+
+// SpecVersion is the Reflection API spec version this package implements.
+const SpecVersion = 1
+
+// DefaultMaxBodyBytes is the default limit on a request body, the JS
+// runtime's.
+const DefaultMaxBodyBytes = 30 << 20
+
+// Wire header names and content types, matching the JS runtime
+// (js/core/src/reflection.ts).
+const (
+	HeaderTraceID = "X-Genkit-Trace-Id"
+	HeaderSpanID  = "X-Genkit-Span-Id"
+	HeaderVersion = "X-Genkit-Version"
+
+	contentTypeJSON   = "application/json"
+	contentTypeStream = "text/plain" // the JS runtime streams NDJSON as text/plain
+)
+
+// Options configures a Handler. The zero value serves a registry with
+// tracing off; most callers set TracerProvider and RuntimeIDs.
+type Options struct {
+	// TracerProvider makes the spans of runs. If nil, the global provider
+	// of the otel package is used.
+	TracerProvider trace.TracerProvider
+	// Flusher, if not nil, is asked to deliver a run's trace before the
+	// run's result is written, waiting at most FlushTimeout.
+	Flusher TraceFlusher
+	// FlushTimeout bounds Flusher; if zero, 2 seconds.
+	FlushTimeout time.Duration
+	// Version is sent as X-Genkit-Version on every response.
+	Version string
+	// RuntimeIDs are the IDs /api/__health?id= accepts. If empty, any id is
+	// accepted.
+	RuntimeIDs []string
+	// MaxBodyBytes limits request bodies; if zero, DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+	// Envs is the answer of /api/envs; if nil, ["dev"].
+	Envs []string
+	// OnNotify, if not nil, receives the body of each /api/notify, which
+	// is how the CLI tells a runtime where its telemetry server is.
+	OnNotify func(Notification)
+	// OnQuit, if not nil, is called after /api/__quitquitquit is answered.
+	OnQuit func()
+	// Logger receives diagnostics. If nil, nothing is logged.
+	Logger *slog.Logger
+}
+
+// Notification is the body of POST /api/notify.
+type Notification struct {
+	TelemetryServerURL       string `json:"telemetryServerUrl,omitempty"`
+	ReflectionAPISpecVersion int    `json:"reflectionApiSpecVersion,omitempty"`
+}
+
+// Handler serves the v1 Reflection API. Create it with NewHandler.
+type Handler struct {
+	core   *core
+	lister *lister
+	opts   Options
+	mux    *http.ServeMux
+}
+
+var _ http.Handler = (*Handler)(nil)
+
+// NewHandler returns a handler serving the v1 Reflection API over reg.
+// opts may be nil.
+func NewHandler(reg *registry.Registry, opts *Options) *Handler {
+	h := &Handler{}
+	if opts != nil {
+		h.opts = *opts
+	}
+	o := &h.opts
+	if o.TracerProvider == nil {
+		o.TracerProvider = otelTracerProvider()
+	}
+	if o.FlushTimeout == 0 {
+		o.FlushTimeout = 2 * time.Second
+	}
+	if o.MaxBodyBytes == 0 {
+		o.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if o.Envs == nil {
+		o.Envs = []string{"dev"}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	h.core = newCore(reg, o.TracerProvider, o.Flusher, o.FlushTimeout, o.Logger)
+	h.lister = &lister{reg: reg}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/__health", h.health)
+	mux.HandleFunc("GET /api/__quitquitquit", h.quit)
+	mux.HandleFunc("GET /api/actions", h.actions)
+	mux.HandleFunc("POST /api/runAction", h.runAction)
+	mux.HandleFunc("POST /api/cancelAction", h.cancelAction)
+	mux.HandleFunc("POST /api/notify", h.notify)
+	mux.HandleFunc("GET /api/values", h.values)
+	mux.HandleFunc("GET /api/envs", h.envs)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeStatus(w, http.StatusNotFound, status.Errorf(status.NotFound, "no route for %s %s", r.Method, r.URL.Path))
+	})
+	h.mux = mux
+	return h
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.opts.Version != "" {
+		w.Header().Set(HeaderVersion, h.opts.Version)
+	}
+	h.mux.ServeHTTP(w, r)
+}
+
+// CancelAction cancels the active run with the given trace ID, as POST
+// /api/cancelAction does. It reports whether such a run was active.
+func (h *Handler) CancelAction(traceID string) bool { return h.core.cancel(traceID) }
+
+func (h *Handler) health(w http.ResponseWriter, r *http.Request) {
+	if id := r.URL.Query().Get("id"); id != "" && len(h.opts.RuntimeIDs) > 0 && !slices.Contains(h.opts.RuntimeIDs, id) {
+		http.Error(w, "Invalid runtime ID", http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	io.WriteString(w, "OK")
+}
+
+func (h *Handler) quit(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	io.WriteString(w, "OK")
+	if h.opts.OnQuit != nil {
+		http.NewResponseController(w).Flush()
+		h.opts.OnQuit()
+	}
+}
+
+func (h *Handler) envs(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, h.opts.Envs)
+}
+
+func (h *Handler) actions(w http.ResponseWriter, r *http.Request) {
+	b, err := h.lister.list(r.Context())
+	if err != nil {
+		writeStatus(w, http.StatusInternalServerError, err)
+		return
+	}
+	w.Header().Set("Content-Type", contentTypeJSON)
+	w.Write(b)
+}
+
+// supportedValueTypes are the value types GET /api/values serves.
+var supportedValueTypes = []string{"defaultModel", "middleware"}
+
+func (h *Handler) values(w http.ResponseWriter, r *http.Request) {
+	typ := r.URL.Query().Get("type")
+	if typ == "" {
+		writeStatus(w, http.StatusBadRequest, status.Errorf(status.InvalidArgument, `Query parameter "type" is required.`))
+		return
+	}
+	if !slices.Contains(supportedValueTypes, typ) {
+		writeStatus(w, http.StatusBadRequest, status.Errorf(status.InvalidArgument,
+			"'type' %s is not supported. Only 'defaultModel' and 'middleware' are supported", typ))
+		return
+	}
+	writeJSON(w, http.StatusOK, h.core.reg.Values(typ))
+}
+
+func (h *Handler) notify(w http.ResponseWriter, r *http.Request) {
+	var n Notification
+	if err := h.decodeBody(w, r, &n); err != nil {
+		writeStatus(w, httpStatusOf(err), err)
+		return
+	}
+	if n.ReflectionAPISpecVersion != 0 && n.ReflectionAPISpecVersion != SpecVersion {
+		h.opts.Logger.Warn("the Genkit CLI speaks another Reflection API version",
+			"cli", n.ReflectionAPISpecVersion, "runtime", SpecVersion)
+	}
+	if h.opts.OnNotify != nil {
+		h.opts.OnNotify(n)
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	io.WriteString(w, "OK")
+}
+
+type cancelRequest struct {
+	TraceID *string `json:"traceId"`
+}
+
+func (h *Handler) cancelAction(w http.ResponseWriter, r *http.Request) {
+	var req cancelRequest
+	if err := h.decodeBody(w, r, &req); err != nil {
+		writeStatus(w, httpStatusOf(err), err)
+		return
+	}
+	if req.TraceID == nil || *req.TraceID == "" {
+		writeStatus(w, http.StatusBadRequest, status.Errorf(status.InvalidArgument, "traceId is required"))
+		return
+	}
+	if !h.core.cancel(*req.TraceID) {
+		writeJSON(w, http.StatusNotFound, status.Status{Code: status.NotFound, Message: "Action not found or already completed", Details: map[string]any{}})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"message": "Action cancelled"})
+}
+
+// errTooLarge marks a body over the limit.
+type errTooLarge struct{ limit int64 }
+
+func (e *errTooLarge) Error() string { return "request body is larger than the limit" }
+
+// decodeBody decodes a JSON request body into v, within the body limit.
+// Its errors are *status.Error values whose code and HTTP status
+// (httpStatusOf) say what was wrong.
+func (h *Handler) decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
+	body := http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes)
+	data, err := io.ReadAll(body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return &status.Error{Code: status.ResourceExhausted, Err: &errTooLarge{mbe.Limit},
+				Message: "request body is larger than the limit of " + formatBytes(mbe.Limit)}
+		}
+		return status.Errorf(status.InvalidArgument, "reading request body: %w", err)
+	}
+	if len(data) == 0 {
+		return status.Errorf(status.InvalidArgument, "request body is empty; want a JSON object")
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return status.Errorf(status.InvalidArgument, "malformed request body: %s", jsonErrorText(err))
+	}
+	return nil
+}
+
+// httpStatusOf returns the HTTP status for a request-level error.
+func httpStatusOf(err error) int {
+	var tl *errTooLarge
+	if errors.As(err, &tl) {
+		return http.StatusRequestEntityTooLarge
+	}
+	return status.CodeOf(err).HTTPStatus()
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		code, b = http.StatusInternalServerError, []byte(`{"code":13,"message":"encoding response failed","details":{}}`)
+	}
+	w.Header().Set("Content-Type", contentTypeJSON)
+	w.WriteHeader(code)
+	w.Write(b)
+}
+
+// writeStatus answers with a non-2xx HTTP status and a bare Status body,
+// the shape the CLI parses from a failed request ({code, message, details}).
+func writeStatus(w http.ResponseWriter, code int, err error) {
+	writeJSON(w, code, status.FromError(err))
+}

@@ -1,0 +1,234 @@
+package reflection
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/genkit-runtime/genkit-runtime/registry"
+	"github.com/genkit-runtime/genkit-runtime/status"
+)
+
+func otelTracerProvider() trace.TracerProvider { return otel.GetTracerProvider() }
+
+// v1RunRequest is the body of POST /api/runAction. Unknown fields (the
+// CLI's runtimeId) are ignored.
+type v1RunRequest struct {
+	Key             *string           `json:"key"`
+	Input           json.RawMessage   `json:"input"`
+	Init            json.RawMessage   `json:"init"`
+	Context         json.RawMessage   `json:"context"`
+	TelemetryLabels map[string]string `json:"telemetryLabels"`
+}
+
+// decodeRunRequest checks and converts a decoded body.
+func decodeRunRequest(body *v1RunRequest) (*runRequest, error) {
+	if body.Key == nil || *body.Key == "" {
+		return nil, status.Errorf(status.InvalidArgument, "key is required")
+	}
+	rr := &runRequest{Key: *body.Key, Input: nullToEmpty(body.Input), Init: nullToEmpty(body.Init), TelemetryLabels: body.TelemetryLabels}
+	if c := nullToEmpty(body.Context); len(c) > 0 {
+		if err := json.Unmarshal(c, &rr.Context); err != nil {
+			return nil, status.Errorf(status.InvalidArgument, "context must be a JSON object")
+		}
+	}
+	return rr, nil
+}
+
+// nullToEmpty treats an explicit JSON null like an absent value.
+func nullToEmpty(raw json.RawMessage) json.RawMessage {
+	if string(raw) == "null" {
+		return nil
+	}
+	return raw
+}
+
+// parseStream interprets the ?stream= query parameter: absent or "false"
+// means no streaming, "true" streaming, anything else is an error.
+func parseStream(r *http.Request) (bool, error) {
+	q := r.URL.Query()
+	if !q.Has("stream") {
+		return r.Header.Get("Accept") == "text/event-stream", nil
+	}
+	b, err := strconv.ParseBool(q.Get("stream"))
+	if err != nil {
+		return false, status.Errorf(status.InvalidArgument, "stream must be true or false, not %q", q.Get("stream"))
+	}
+	return b, nil
+}
+
+func (h *Handler) runAction(w http.ResponseWriter, r *http.Request) {
+	stream, err := parseStream(r)
+	if err != nil {
+		writeStatus(w, http.StatusBadRequest, err)
+		return
+	}
+	var body v1RunRequest
+	if err := h.decodeBody(w, r, &body); err != nil {
+		writeStatus(w, httpStatusOf(err), err)
+		return
+	}
+	rr, err := decodeRunRequest(&body)
+	if err != nil {
+		writeStatus(w, http.StatusBadRequest, err)
+		return
+	}
+	rw := &runWriter{w: w, rc: http.NewResponseController(w), stream: stream}
+	hooks := runHooks{started: rw.start}
+	if stream {
+		hooks.chunk = rw.chunk
+	}
+	res, err := h.core.run(r.Context(), rr, hooks)
+	if err != nil && !rw.headersSent() && registry.IsNotFound(err) && registry.TraceIDOf(err) == "" {
+		// The action does not exist: a request-level error.
+		writeStatus(w, http.StatusNotFound, err)
+		return
+	}
+	if werr := rw.final(finalOf(res, err)); werr != nil {
+		h.opts.Logger.Debug("writing run result failed", "key", rr.Key, "err", werr)
+	}
+}
+
+// runWriter writes one v1 run: early headers when the root span starts,
+// NDJSON chunks, and the final object with no trailing newline.
+type runWriter struct {
+	w      http.ResponseWriter
+	rc     *http.ResponseController
+	stream bool
+
+	mu      sync.Mutex // guards sent and err
+	sent    bool       // headers written
+	err     error      // first write error; later writes are skipped
+	scratch []byte
+}
+
+func (rw *runWriter) contentType() string {
+	if rw.stream {
+		return contentTypeStream
+	}
+	return contentTypeJSON
+}
+
+// start sends the headers with the trace and span IDs and flushes them, so
+// the client learns the trace ID before the action body runs.
+func (rw *runWriter) start(traceID, spanID string) {
+	rw.mu.Lock()
+	defer rw.mu.Unlock()
+	if rw.sent {
+		return
+	}
+	hd := rw.w.Header()
+	hd.Set(HeaderTraceID, traceID)
+	hd.Set(HeaderSpanID, spanID)
+	hd.Set("Content-Type", rw.contentType())
+	rw.w.WriteHeader(http.StatusOK)
+	rw.sent = true
+	if err := rw.rc.Flush(); err != nil {
+		rw.err = fmt.Errorf("flushing headers: %w", err)
+	}
+}
+
+func (rw *runWriter) headersSent() bool {
+	rw.mu.Lock()
+	defer rw.mu.Unlock()
+	return rw.sent
+}
+
+// chunk writes one NDJSON line and flushes it. It returns an error when the
+// client has gone away, which ends a streaming action early.
+func (rw *runWriter) chunk(c any) error {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return status.Errorf(status.Internal, "encoding stream chunk: %w", err)
+	}
+	rw.mu.Lock()
+	defer rw.mu.Unlock()
+	if rw.err != nil {
+		return rw.err
+	}
+	if !rw.sent {
+		rw.w.Header().Set("Content-Type", rw.contentType())
+		rw.w.WriteHeader(http.StatusOK)
+		rw.sent = true
+	}
+	rw.scratch = append(append(rw.scratch[:0], b...), '\n')
+	if _, err := rw.w.Write(rw.scratch); err != nil {
+		rw.err = err
+		return err
+	}
+	if err := rw.rc.Flush(); err != nil {
+		rw.err = err
+		return err
+	}
+	return nil
+}
+
+// final writes the final object, with no trailing newline.
+func (rw *runWriter) final(f finalResult) error {
+	b, err := json.Marshal(f)
+	if err != nil {
+		st := wireStatus(status.Errorf(status.Internal, "encoding result: %v", err))
+		b, _ = json.Marshal(finalResult{Error: &st})
+	}
+	rw.mu.Lock()
+	defer rw.mu.Unlock()
+	if rw.err != nil {
+		return rw.err
+	}
+	if !rw.sent {
+		rw.w.Header().Set("Content-Type", rw.contentType())
+		rw.w.WriteHeader(http.StatusOK)
+		rw.sent = true
+	}
+	_, err = rw.w.Write(b)
+	return err
+}
+
+// jsonErrorText describes a JSON decoding error for a client.
+func jsonErrorText(err error) string {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Sprintf("%v (at byte %d)", se, se.Offset)
+	}
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		if te.Field != "" {
+			return fmt.Sprintf("field %q must be %s, not %s", te.Field, jsonKind(te.Type.Kind().String()), te.Value)
+		}
+		return fmt.Sprintf("want a JSON object, not %s", te.Value)
+	}
+	return err.Error()
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "string":
+		return "a string"
+	case "map", "struct":
+		return "an object"
+	case "slice", "array":
+		return "an array"
+	case "bool":
+		return "a boolean"
+	case "ptr":
+		return "a string"
+	}
+	return "a number"
+}
+
+// formatBytes renders n bytes for a message.
+func formatBytes(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return strconv.FormatInt(n>>20, 10) + " MiB"
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return strconv.FormatInt(n>>10, 10) + " KiB"
+	}
+	return strconv.FormatInt(n, 10) + " bytes"
+}

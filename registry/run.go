@@ -1,0 +1,293 @@
+package registry
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"runtime/debug"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/genkit-runtime/genkit-runtime/status"
+)
+
+// Names of the span attributes Genkit clients read. They match the JS
+// runtime's (js/core/src/tracing/instrumentation.ts, js/core/src/action.ts).
+const (
+	AttrType            = "genkit:type"
+	AttrSubtype         = "genkit:metadata:subtype"
+	AttrKey             = "genkit:key"
+	AttrName            = "genkit:name"
+	AttrPath            = "genkit:path"
+	AttrInput           = "genkit:input"
+	AttrOutput          = "genkit:output"
+	AttrState           = "genkit:state"
+	AttrIsRoot          = "genkit:isRoot"
+	AttrIsFailureSource = "genkit:isFailureSource"
+	AttrContext         = "genkit:metadata:context"
+	AttrInit            = "genkit:init"
+)
+
+// TracerName and TracerVersion identify the instrumentation scope of every
+// Genkit span, as the JS runtime names it.
+const (
+	TracerName    = "genkit-tracer"
+	TracerVersion = "v1"
+)
+
+// RunOptions configures one run of an action.
+type RunOptions struct {
+	// TracerProvider makes the run's span. When nil, the provider of the
+	// span in ctx is used, so nested runs join their parent's trace.
+	TracerProvider trace.TracerProvider
+	// TelemetryLabels are set verbatim as attributes of the run's span when
+	// it starts.
+	TelemetryLabels map[string]string
+	// OnStart, when not nil, is called once with the span's context right
+	// after the span starts and before the action's function runs.
+	OnStart func(trace.SpanContext)
+}
+
+// Result is the outcome of a successful run.
+type Result struct {
+	// Output is the JSON-encoded output.
+	Output json.RawMessage
+	// TraceID and SpanID identify the run's span (lowercase hex).
+	TraceID, SpanID string
+}
+
+// spanState is what a Genkit span leaves in its context for nested spans.
+type spanState struct {
+	path string
+}
+
+type spanStateKey struct{}
+
+// Run validates req.Input against the action's input schema, then runs the
+// action inside a new span carrying the Genkit attributes. A panic in the
+// action's function is recovered and reported as an INTERNAL error with the
+// stack in its details. Errors from Run keep their status code (see
+// [status.CodeOf]); when the span started, the error's trace ID is available
+// through [TraceIDOf].
+func (a *Action) Run(ctx context.Context, req *Request, opts *RunOptions) (Result, error) {
+	if opts == nil {
+		opts = &RunOptions{}
+	}
+	if req == nil {
+		req = &Request{}
+	}
+	if err := a.ValidateInput(req.Input); err != nil {
+		return Result{}, err
+	}
+	tp := opts.TracerProvider
+	if tp == nil {
+		tp = trace.SpanFromContext(ctx).TracerProvider()
+	}
+	parent, _ := ctx.Value(spanStateKey{}).(*spanState)
+	startAttrs := make([]attribute.KeyValue, 0, 3+len(opts.TelemetryLabels))
+	startAttrs = append(startAttrs,
+		attribute.String(AttrType, "action"),
+		attribute.String(AttrSubtype, a.desc.Type),
+		attribute.String(AttrKey, a.desc.Key),
+	)
+	for k, v := range opts.TelemetryLabels {
+		startAttrs = append(startAttrs, attribute.String(k, v))
+	}
+	stepType := "action"
+	if a.desc.Type == "flow" {
+		stepType = "flow"
+	}
+	var out Result
+	err := inSpan(ctx, tp, parent, a.desc.Name, stepType, a.desc.Type, startAttrs, func(ctx context.Context, span trace.Span) error {
+		sc := span.SpanContext()
+		out.TraceID, out.SpanID = sc.TraceID().String(), sc.SpanID().String()
+		if req.Context != nil || parent == nil {
+			span.SetAttributes(attribute.String(AttrContext, contextAttr(req.Context)))
+		}
+		if len(req.Init) > 0 {
+			span.SetAttributes(attribute.String(AttrInit, compactJSON(req.Init)))
+		}
+		if len(req.Input) > 0 {
+			span.SetAttributes(attribute.String(AttrInput, compactJSON(req.Input)))
+		}
+		if opts.OnStart != nil {
+			opts.OnStart(sc)
+		}
+		v, err := callSafely(ctx, a.fn, req)
+		if err != nil {
+			return err
+		}
+		output, err := marshalOutput(v)
+		if err != nil {
+			return status.Errorf(status.Internal, "encoding output of %s: %w", a.desc.Key, err)
+		}
+		out.Output = output
+		span.SetAttributes(attribute.String(AttrOutput, string(output)))
+		return nil
+	})
+	if err != nil {
+		return Result{TraceID: out.TraceID, SpanID: out.SpanID}, err
+	}
+	return out, nil
+}
+
+// inSpan runs fn in a new span named name with the Genkit path, state,
+// root and failure-source attributes, the way the JS runtime's runInNewSpan
+// does. stepType is the "t:" part of the path segment and subtype its "s:"
+// part (empty for none).
+func inSpan(ctx context.Context, tp trace.TracerProvider, parent *spanState, name, stepType, subtype string,
+	attrs []attribute.KeyValue, fn func(context.Context, trace.Span) error) error {
+	startOpts := []trace.SpanStartOption{trace.WithAttributes(attrs...)}
+	if parent == nil {
+		startOpts = append(startOpts, trace.WithNewRoot())
+	}
+	ctx, span := tp.Tracer(TracerName, trace.WithInstrumentationVersion(TracerVersion)).Start(ctx, name, startOpts...)
+	defer span.End()
+
+	var parentPath string
+	if parent != nil {
+		parentPath = parent.path
+	}
+	segment := "{" + name
+	if stepType != "" {
+		segment += ",t:" + stepType
+	}
+	path := parentPath + "/" + segment + "}"
+	if parent != nil && subtype != "" {
+		path = parentPath + "/" + segment + ",s:" + subtype + "}"
+	}
+	ctx = context.WithValue(ctx, spanStateKey{}, &spanState{path: parentPath + "/" + segment + "}"})
+
+	err := fn(ctx, span)
+
+	endAttrs := []attribute.KeyValue{attribute.String(AttrName, name), attribute.String(AttrPath, path)}
+	if parent == nil {
+		endAttrs = append(endAttrs, attribute.Bool(AttrIsRoot, true))
+	}
+	if err == nil {
+		span.SetAttributes(append(endAttrs, attribute.String(AttrState, "success"))...)
+		return nil
+	}
+	endAttrs = append(endAttrs, attribute.String(AttrState, "error"))
+	var marked *failedSpanError
+	if !errors.As(err, &marked) {
+		endAttrs = append(endAttrs, attribute.Bool(AttrIsFailureSource, true))
+		err = &failedSpanError{err: err, traceID: span.SpanContext().TraceID().String()}
+	}
+	span.SetAttributes(endAttrs...)
+	msg := status.FromError(err).Message
+	span.SetStatus(codes.Error, msg)
+	span.RecordError(err, trace.WithAttributes(attribute.String("exception.message", msg)))
+	return err
+}
+
+// failedSpanError marks an error already recorded by the span it failed in,
+// so enclosing spans do not also claim to be its source. It is transparent:
+// its message and chain are those of the error it wraps.
+type failedSpanError struct {
+	err     error
+	traceID string
+}
+
+func (e *failedSpanError) Error() string { return e.err.Error() }
+func (e *failedSpanError) Unwrap() error { return e.err }
+
+// TraceIDOf returns the ID of the trace in which err was raised by an action
+// or step run, or "" when err did not come from inside a span.
+func TraceIDOf(err error) string {
+	var f *failedSpanError
+	if errors.As(err, &f) {
+		return f.traceID
+	}
+	return ""
+}
+
+// Step runs fn as a named step of the action running in ctx: a child span
+// of type "flowStep" recording fn's JSON output. Steps nest.
+func Step[T any](ctx context.Context, name string, fn func(context.Context) (T, error)) (T, error) {
+	parent, _ := ctx.Value(spanStateKey{}).(*spanState)
+	tp := trace.SpanFromContext(ctx).TracerProvider()
+	var out T
+	err := inSpan(ctx, tp, parent, name, "flowStep", "", []attribute.KeyValue{attribute.String(AttrType, "flowStep")},
+		func(ctx context.Context, span trace.Span) error {
+			v, err := fn(ctx)
+			if err != nil {
+				return err
+			}
+			out = v
+			if b, err := json.Marshal(v); err == nil {
+				span.SetAttributes(attribute.String(AttrOutput, string(b)))
+			}
+			return nil
+		})
+	return out, err
+}
+
+// callSafely calls fn, turning a panic into an INTERNAL error that carries
+// the stack.
+func callSafely(ctx context.Context, fn Func, req *Request) (v any, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = &status.Error{
+				Code:    status.Internal,
+				Message: fmt.Sprintf("action panicked: %v", p),
+				Details: map[string]any{"stack": string(debug.Stack())},
+			}
+		}
+	}()
+	return fn(ctx, req)
+}
+
+func marshalOutput(v any) (json.RawMessage, error) {
+	switch v := v.(type) {
+	case json.RawMessage:
+		if len(v) == 0 {
+			return json.RawMessage("null"), nil
+		}
+		return v, nil
+	default:
+		return json.Marshal(v)
+	}
+}
+
+// compactJSON returns raw without insignificant white space, or raw itself
+// when it is not valid JSON.
+func compactJSON(raw json.RawMessage) string {
+	if bytes.IndexAny(raw, " \t\r\n") < 0 {
+		return string(raw)
+	}
+	var b bytes.Buffer
+	if err := json.Compact(&b, raw); err != nil {
+		return string(raw)
+	}
+	return b.String()
+}
+
+// redactedKeys are context fields recorded as "<redacted>".
+var redactedKeys = []string{"auth", "secrets"}
+
+// contextAttr renders the run context for the genkit:metadata:context
+// attribute, with credentials redacted.
+func contextAttr(c map[string]any) string {
+	if len(c) == 0 {
+		return "{}"
+	}
+	shown := make(map[string]any, len(c))
+	for k, v := range c {
+		shown[k] = v
+	}
+	for _, k := range redactedKeys {
+		if _, ok := shown[k]; ok {
+			shown[k] = "<redacted>"
+		}
+	}
+	b, err := json.Marshal(shown)
+	if err != nil {
+		return "{}"
+	}
+	return string(b)
+}

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Runs every test of genkit-runtime on a machine with Go and Node.js:
+# installs the pinned npm packages the end-to-end tests drive (the Genkit
+# CLI, its telemetry server, an MCP test server), checks formatting and vet,
+# runs all Go tests with the race detector (end-to-end tests against the real
+# CLI included), then a short fuzz smoke run of every fuzz target.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+FUZZTIME=${FUZZTIME:-5s}
+
+echo "== npm ci (e2e/node)"
+(cd e2e/node && npm ci --no-audit --no-fund --loglevel=error)
+
+echo "== go mod download"
+go mod download
+
+echo "== gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './e2e/node/*'))
+if [ -n "$unformatted" ]; then
+  echo "gofmt would change:"; echo "$unformatted"; exit 1
+fi
+
+echo "== go vet"
+go vet ./...
+
+echo "== go test -race"
+go test -race -count=1 -timeout 15m ./...
+
+echo "== fuzz smoke ($FUZZTIME per target)"
+for pkg in $(go list ./...); do
+  dir=$(go list -f '{{.Dir}}' "$pkg")
+  for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //' | sort -u); do
+    echo "-- $pkg $target"
+    go test -run='^$' -fuzz="^${target}\$" -fuzztime="$FUZZTIME" "$pkg"
+  done
+done
+echo "== all tests passed"
