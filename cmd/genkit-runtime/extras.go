@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/genkit-runtime/genkit-runtime/dap"
+	"github.com/genkit-runtime/genkit-runtime/dap/mcp"
 	"github.com/genkit-runtime/genkit-runtime/registry"
 )
 
@@ -27,8 +29,29 @@ type extras struct {
 	stop func()
 }
 
-func startExtras(ctx context.Context, cfg *config, reg *registry.Registry, logger *slog.Logger) (*extras, error) {
-	return &extras{stop: func() {}}, nil
+// startExtras starts the MCP host when --mcp-config is given. The
+// returned extras' stop ends it and waits until every MCP server process
+// has exited.
+func startExtras(ctx context.Context, cfg *config, reg *registry.Registry, tel *telemetry, logger *slog.Logger) (*extras, error) {
+	if cfg.mcpConfig == "" {
+		return &extras{stop: func() {}}, nil
+	}
+	host, err := mcp.NewHost(cfg.mcpConfig, &mcp.Options{Logger: logger.With("component", "mcp"), TracerProvider: tel.tp})
+	if err != nil {
+		return nil, err
+	}
+	if err := dap.Register(reg, host.Provider()); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := host.Run(ctx); err != nil {
+			logger.Error("MCP host stopped", "err", err)
+		}
+	}()
+	return &extras{stop: func() { cancel(); <-done }}, nil
 }
 
 func serveV2(ctx context.Context, cfg *config, reg *registry.Registry, tel *telemetry, logger *slog.Logger) error {

@@ -16,6 +16,7 @@ import (
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
+	"github.com/genkit-runtime/genkit-runtime/dap"
 	"github.com/genkit-runtime/genkit-runtime/fixture"
 	"github.com/genkit-runtime/genkit-runtime/reflection"
 	"github.com/genkit-runtime/genkit-runtime/registry"
@@ -154,10 +155,19 @@ func (t *telemetry) shutdown(ctx context.Context) error {
 
 // buildRegistry makes the registry the binary serves: the fixture and the
 // configured extras.
-func buildRegistry(cfg *config, logger *slog.Logger) (*registry.Registry, error) {
+func buildRegistry(cfg *config, tel *telemetry, logger *slog.Logger) (*registry.Registry, error) {
 	reg := registry.New(&registry.Options{Logger: logger})
 	if err := fixture.Register(reg); err != nil {
 		return nil, err
+	}
+	dapOpts := &dap.Options{TracerProvider: tel.tp}
+	if _, err := fixture.RegisterDAP(reg, dapOpts); err != nil {
+		return nil, err
+	}
+	if cfg.syntheticDAP > 0 {
+		if _, err := fixture.RegisterSyntheticDAP(reg, cfg.syntheticDAP, dapOpts); err != nil {
+			return nil, err
+		}
 	}
 	if err := registerExtras(reg, cfg); err != nil {
 		return nil, err
@@ -168,10 +178,6 @@ func buildRegistry(cfg *config, logger *slog.Logger) (*registry.Registry, error)
 // serve runs the runtime until ctx ends.
 func serve(ctx context.Context, cfg *config, stderr io.Writer) error {
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
-	reg, err := buildRegistry(cfg, logger)
-	if err != nil {
-		return err
-	}
 	tel, err := newTelemetry(ctx, cfg, logger)
 	if err != nil {
 		return err
@@ -183,7 +189,11 @@ func serve(ctx context.Context, cfg *config, stderr io.Writer) error {
 			logger.Warn("telemetry shutdown", "err", err)
 		}
 	}()
-	extras, err := startExtras(ctx, cfg, reg, logger)
+	reg, err := buildRegistry(cfg, tel, logger)
+	if err != nil {
+		return err
+	}
+	extras, err := startExtras(ctx, cfg, reg, tel, logger)
 	if err != nil {
 		return err
 	}
