@@ -1,0 +1,538 @@
+// Package traceexport sends spans to a Genkit telemetry server, the way the
+// Genkit SDKs do: each batch is POSTed to <url>/api/traces as one TraceData
+// (github.com/genkit-runtime/genkit-runtime/tracestore) per trace.
+//
+// An [Exporter] is an OpenTelemetry span processor that never blocks the
+// code being traced: spans are queued (bounded, dropping when full) and
+// sent by one background goroutine with a short per-request timeout. Its
+// destination can be changed at run time ([Exporter.SetURL]), and
+// [Exporter.FlushTrace] lets a caller wait, within a deadline, until one
+// trace has reached the server.
+package traceexport
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
+	"github.com/genkit-runtime/genkit-runtime/tracestore"
+)
+
+// Defaults of [Options].
+const (
+	// DefaultQueueSize is the number of span states that may wait to be
+	// sent.
+	DefaultQueueSize = 4096
+	// DefaultTimeout bounds each POST.
+	DefaultTimeout = 2 * time.Second
+)
+
+// logEvery rate-limits the warnings about dropped spans and failed posts.
+const logEvery = 10 * time.Second
+
+// maxErrorBody bounds how much of an error response is read and logged.
+const maxErrorBody = 4 << 10
+
+// Options configures an [Exporter]. A nil *Options gives the defaults.
+type Options struct {
+	// URL is the telemetry server's base URL, such as
+	// "http://localhost:4033". If empty, the exporter is disabled until
+	// SetURL gives it one.
+	URL string
+	// Realtime also exports each span when it starts (with endTime 0), as
+	// Genkit's realtime span processor does. Otherwise spans are exported
+	// when they end.
+	Realtime bool
+	// QueueSize bounds the span states waiting to be sent; beyond it new
+	// ones are dropped and counted. If zero or negative, DefaultQueueSize.
+	QueueSize int
+	// Timeout bounds each POST. If zero or negative, DefaultTimeout.
+	Timeout time.Duration
+	// Client sends the requests. If nil, the exporter uses its own
+	// keep-alive client without a proxy, and closes its idle connections on
+	// Shutdown.
+	Client *http.Client
+	// Logger receives rate-limited warnings about dropped spans and failed
+	// posts. If nil, nothing is logged.
+	Logger *slog.Logger
+}
+
+// Stats are an [Exporter]'s counters. Counts are of span states: a span
+// exported at start and at end counts twice, unless the two were coalesced.
+type Stats struct {
+	// Enqueued counts span states accepted into the queue.
+	Enqueued uint64
+	// Coalesced counts start states replaced, while still queued, by the
+	// end of the same span.
+	Coalesced uint64
+	// Dropped counts span states refused because the queue was full.
+	Dropped uint64
+	// Discarded counts queued span states thrown away because the URL was
+	// cleared or the exporter was shut down before they could be sent.
+	Discarded uint64
+	// Posts counts successful POSTs; SentSpans the span states they held.
+	Posts     uint64
+	SentSpans uint64
+	// Failures counts failed POSTs (network error, timeout or a non-2xx
+	// answer); FailedSpans the span states they held. Failed posts are not
+	// retried.
+	Failures    uint64
+	FailedSpans uint64
+	// Queued is the number of span states waiting now.
+	Queued int
+}
+
+// Exporter is a [sdktrace.SpanProcessor] that sends spans to a Genkit
+// telemetry server. Create it with [New] and stop it with
+// [Exporter.Shutdown]. Its methods are safe for concurrent use.
+//
+// OnStart and OnEnd only queue: the spans queued for one trace are sent
+// together in one POST, and a span whose start and end are both still
+// queued is sent once, in its end state. Posts are made one at a time, in
+// queue order, and are never retried.
+type Exporter struct {
+	realtime  bool
+	queueSize int
+	timeout   time.Duration
+	client    *http.Client
+	ownClient bool
+	log       *slog.Logger
+
+	// active is true while a URL is set and the exporter is running; it
+	// lets OnStart skip converting spans that would not be queued.
+	active atomic.Bool
+
+	mu  sync.Mutex // guards every field below
+	url string
+	// pending holds, per trace, the span states not yet taken by the
+	// sender; fifo orders the traces that have some.
+	pending map[string]*pendingTrace
+	fifo    []string
+	// flush tracks, per trace with unsent work, the last sequence number
+	// queued and the last one finished (sent, failed or discarded).
+	flush map[string]*flushState
+	seq   uint64
+	// changed is closed, and replaced, whenever sends finish.
+	changed  chan struct{}
+	stopping bool
+	stats    Stats
+	dropLog  logLimiter
+	errLog   logLimiter
+
+	wake      chan struct{} // buffered(1): work was queued
+	stop      chan struct{} // closed by Shutdown: drain and exit
+	baseCtx   context.Context
+	abort     context.CancelFunc // cancels in-flight and later posts
+	done      chan struct{}      // closed when the sender exits
+	closeOnce sync.Once
+	closeErr  error
+}
+
+type pendingTrace struct {
+	spans  map[string]*pendingSpan
+	order  []string
+	maxSeq uint64
+}
+
+// pendingSpan is one queued span state: the start snapshot (converted when
+// queued, since the span keeps changing), or the ended span (immutable, so
+// converted by the sender).
+type pendingSpan struct {
+	start *tracestore.SpanData
+	end   sdktrace.ReadOnlySpan
+}
+
+type flushState struct {
+	queued uint64
+	done   uint64
+}
+
+var _ sdktrace.SpanProcessor = (*Exporter)(nil)
+
+// New returns a running Exporter configured by opts, which may be nil. Its
+// sender goroutine runs until [Exporter.Shutdown].
+func New(opts *Options) *Exporter {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	e := &Exporter{
+		realtime:  o.Realtime,
+		queueSize: o.QueueSize,
+		timeout:   o.Timeout,
+		client:    o.Client,
+		log:       o.Logger,
+		url:       o.URL,
+		pending:   make(map[string]*pendingTrace),
+		flush:     make(map[string]*flushState),
+		changed:   make(chan struct{}),
+		wake:      make(chan struct{}, 1),
+		stop:      make(chan struct{}),
+		done:      make(chan struct{}),
+	}
+	if e.queueSize <= 0 {
+		e.queueSize = DefaultQueueSize
+	}
+	if e.timeout <= 0 {
+		e.timeout = DefaultTimeout
+	}
+	if e.log == nil {
+		e.log = slog.New(slog.DiscardHandler)
+	}
+	if e.client == nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.Proxy = nil
+		tr.MaxIdleConnsPerHost = 4
+		e.client = &http.Client{Transport: tr}
+		e.ownClient = true
+	}
+	e.active.Store(e.url != "")
+	// The sender's posts are bounded by their own timeout and by Shutdown,
+	// not by any caller's context.
+	e.baseCtx, e.abort = context.WithCancel(context.Background())
+	go e.run()
+	return e
+}
+
+// SetURL points the exporter at another telemetry server. Span states
+// already queued go to the new URL. An empty url disables the exporter:
+// new spans are ignored and queued ones discarded.
+func (e *Exporter) SetURL(url string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.url = url
+	e.active.Store(url != "" && !e.stopping)
+	e.signal()
+}
+
+// URL returns the current telemetry server URL, empty when disabled.
+func (e *Exporter) URL() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.url
+}
+
+// OnStart queues the starting span (endTime 0) when the exporter is
+// realtime. It never blocks on the network. It implements
+// [sdktrace.SpanProcessor].
+func (e *Exporter) OnStart(_ context.Context, s sdktrace.ReadWriteSpan) {
+	if !e.realtime || !e.active.Load() {
+		return
+	}
+	sd := tracestore.FromSpan(s)
+	e.enqueue(sd.TraceID, sd.SpanID, &pendingSpan{start: &sd})
+}
+
+// OnEnd queues the ended span. It never blocks on the network. It
+// implements [sdktrace.SpanProcessor].
+func (e *Exporter) OnEnd(s sdktrace.ReadOnlySpan) {
+	if !e.active.Load() {
+		return
+	}
+	sc := s.SpanContext()
+	e.enqueue(sc.TraceID().String(), sc.SpanID().String(), &pendingSpan{end: s})
+}
+
+func (e *Exporter) enqueue(traceID, spanID string, ps *pendingSpan) {
+	var dropped, suppressed int
+	e.mu.Lock()
+	if e.url == "" || e.stopping {
+		e.mu.Unlock()
+		return
+	}
+	pt := e.pending[traceID]
+	old := (*pendingSpan)(nil)
+	if pt != nil {
+		old = pt.spans[spanID]
+	}
+	switch {
+	case old != nil:
+		// Replace the queued state; an end supersedes a queued start.
+		if ps.end != nil && old.start != nil && old.end == nil {
+			e.stats.Coalesced++
+		}
+		*old = *ps
+	case e.stats.Queued >= e.queueSize:
+		e.stats.Dropped++
+		var ok bool
+		if ok, suppressed = e.dropLog.allow(time.Now()); ok {
+			dropped = int(e.stats.Dropped)
+		}
+		e.mu.Unlock()
+		if dropped > 0 {
+			e.log.Warn("traceexport: queue full; dropping spans",
+				"queueSize", e.queueSize, "droppedTotal", dropped, "suppressedWarnings", suppressed)
+		}
+		return
+	default:
+		if pt == nil {
+			pt = &pendingTrace{spans: make(map[string]*pendingSpan)}
+			e.pending[traceID] = pt
+			e.fifo = append(e.fifo, traceID)
+		}
+		pt.spans[spanID] = ps
+		pt.order = append(pt.order, spanID)
+		e.stats.Queued++
+	}
+	e.stats.Enqueued++
+	e.seq++
+	pt.maxSeq = e.seq
+	fs := e.flush[traceID]
+	if fs == nil {
+		// Everything queued earlier for this trace has finished.
+		fs = &flushState{done: e.seq - 1}
+		e.flush[traceID] = fs
+	}
+	fs.queued = e.seq
+	e.signal()
+	e.mu.Unlock()
+}
+
+// signal wakes the sender. The caller holds e.mu or owns no state.
+func (e *Exporter) signal() {
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run is the sender goroutine: it takes the oldest trace with queued spans
+// and posts them, until Shutdown has been called and the queue is empty.
+func (e *Exporter) run() {
+	defer close(e.done)
+	for {
+		e.mu.Lock()
+		for len(e.fifo) == 0 {
+			if e.stopping {
+				e.mu.Unlock()
+				return
+			}
+			e.mu.Unlock()
+			select {
+			case <-e.wake:
+			case <-e.stop:
+			}
+			e.mu.Lock()
+		}
+		traceID := e.fifo[0]
+		e.fifo = e.fifo[1:]
+		pt := e.pending[traceID]
+		delete(e.pending, traceID)
+		e.stats.Queued -= len(pt.spans)
+		url := e.url
+		e.mu.Unlock()
+
+		n := uint64(len(pt.spans))
+		var err error
+		outcome := "discarded"
+		if url != "" && e.baseCtx.Err() == nil {
+			err = e.post(url, batchOf(traceID, pt))
+			outcome = "sent"
+			if err != nil {
+				outcome = "failed"
+			}
+		}
+		e.finish(traceID, pt.maxSeq, n, outcome, err)
+	}
+}
+
+// finish records the outcome of one trace batch and wakes flush waiters.
+func (e *Exporter) finish(traceID string, seq, n uint64, outcome string, err error) {
+	var logIt bool
+	var suppressed int
+	e.mu.Lock()
+	switch outcome {
+	case "sent":
+		e.stats.Posts++
+		e.stats.SentSpans += n
+	case "failed":
+		e.stats.Failures++
+		e.stats.FailedSpans += n
+		logIt, suppressed = e.errLog.allow(time.Now())
+	default:
+		e.stats.Discarded += n
+	}
+	if fs := e.flush[traceID]; fs != nil {
+		fs.done = seq
+		if fs.done >= fs.queued {
+			delete(e.flush, traceID)
+		}
+	}
+	close(e.changed)
+	e.changed = make(chan struct{})
+	failures := e.stats.Failures
+	e.mu.Unlock()
+	if logIt {
+		e.log.Warn("traceexport: export failed", "traceId", traceID, "spans", n, "err", err,
+			"failuresTotal", failures, "suppressedWarnings", suppressed)
+	}
+}
+
+// batchOf builds the TraceData for a queued batch. The trace-level fields
+// are set only when the batch holds a root span, as the Genkit exporters
+// do.
+func batchOf(traceID string, pt *pendingTrace) tracestore.TraceData {
+	td := tracestore.TraceData{TraceID: traceID, Spans: make(map[string]tracestore.SpanData, len(pt.spans))}
+	for _, id := range pt.order {
+		ps := pt.spans[id]
+		var sd tracestore.SpanData
+		if ps.end != nil {
+			sd = tracestore.FromSpan(ps.end)
+		} else {
+			sd = *ps.start
+		}
+		td.Spans[id] = sd
+		if sd.ParentSpanID == "" {
+			td.DisplayName = &sd.DisplayName
+			td.StartTime = &sd.StartTime
+			td.EndTime = &sd.EndTime
+		}
+	}
+	return td
+}
+
+// post sends one TraceData to url/api/traces.
+func (e *Exporter) post(url string, td tracestore.TraceData) error {
+	body, err := json.Marshal(td)
+	if err != nil {
+		return fmt.Errorf("encoding trace %s: %w", td.TraceID, err)
+	}
+	ctx, cancel := context.WithTimeout(e.baseCtx, e.timeout)
+	defer cancel()
+	endpoint := strings.TrimSuffix(url, "/") + "/api/traces"
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	resp, err := e.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	msg, err := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	if err != nil {
+		return fmt.Errorf("reading response: %w", err)
+	}
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("POST %s: %s: %s", endpoint, resp.Status, bytes.TrimSpace(msg))
+	}
+	return nil
+}
+
+// FlushTrace waits until every span state of traceID queued before the
+// call has been sent, or has failed, or was discarded. It returns ctx.Err()
+// if ctx ends first; a failed send is not an error here (see Stats).
+func (e *Exporter) FlushTrace(ctx context.Context, traceID string) error {
+	e.mu.Lock()
+	fs := e.flush[traceID]
+	if fs == nil {
+		e.mu.Unlock()
+		return nil
+	}
+	target := fs.queued
+	e.mu.Unlock()
+	return e.wait(ctx, func() bool {
+		fs := e.flush[traceID]
+		return fs == nil || fs.done >= target
+	})
+}
+
+// ForceFlush waits like [Exporter.FlushTrace] for every trace. It
+// implements [sdktrace.SpanProcessor].
+func (e *Exporter) ForceFlush(ctx context.Context) error {
+	e.mu.Lock()
+	targets := make(map[string]uint64, len(e.flush))
+	for id, fs := range e.flush {
+		targets[id] = fs.queued
+	}
+	e.mu.Unlock()
+	return e.wait(ctx, func() bool {
+		for id, target := range targets {
+			if fs := e.flush[id]; fs != nil && fs.done < target {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// wait blocks until cond, evaluated under e.mu, holds or ctx ends.
+func (e *Exporter) wait(ctx context.Context, cond func() bool) error {
+	for {
+		e.mu.Lock()
+		ok := cond()
+		changed := e.changed
+		e.mu.Unlock()
+		if ok {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Shutdown stops accepting spans, sends what is queued and stops the sender
+// goroutine. If ctx ends first, the post in flight is cancelled, the rest
+// of the queue is discarded, and ctx.Err() is returned once the sender has
+// stopped. Later calls return the first call's result. It implements
+// [sdktrace.SpanProcessor].
+func (e *Exporter) Shutdown(ctx context.Context) error {
+	e.closeOnce.Do(func() {
+		e.mu.Lock()
+		e.stopping = true
+		e.active.Store(false)
+		e.mu.Unlock()
+		close(e.stop)
+		select {
+		case <-e.done:
+		case <-ctx.Done():
+			e.abort()
+			<-e.done
+			e.closeErr = ctx.Err()
+		}
+		e.abort()
+		if e.ownClient {
+			e.client.CloseIdleConnections()
+		}
+	})
+	return e.closeErr
+}
+
+// Stats returns the exporter's counters.
+func (e *Exporter) Stats() Stats {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.stats
+}
+
+// logLimiter allows one log line per logEvery and counts the suppressed
+// ones. It is guarded by the exporter's mutex.
+type logLimiter struct {
+	last       time.Time
+	suppressed int
+}
+
+func (l *logLimiter) allow(now time.Time) (ok bool, suppressed int) {
+	if !l.last.IsZero() && now.Sub(l.last) < logEvery {
+		l.suppressed++
+		return false, 0
+	}
+	l.last = now
+	suppressed, l.suppressed = l.suppressed, 0
+	return true, suppressed
+}
