@@ -55,10 +55,15 @@ func (l *lister) list(ctx context.Context) ([]byte, error) {
 	b.Grow(len(entries) + 2 + 256*len(extra))
 	b.WriteByte('{')
 	b.Write(entries)
+	var seen map[string]bool // keys of extra already written
 	for _, d := range extra {
-		if _, dup := keys[d.Key]; dup {
+		if _, dup := keys[d.Key]; dup || seen[d.Key] {
 			continue
 		}
+		if seen == nil {
+			seen = map[string]bool{}
+		}
+		seen[d.Key] = true
 		if err := writeEntry(&b, d); err != nil {
 			return nil, err
 		}

@@ -68,7 +68,10 @@ type Options struct {
 	// OnNotify, if not nil, receives the body of each /api/notify, which
 	// is how the CLI tells a runtime where its telemetry server is.
 	OnNotify func(Notification)
-	// OnQuit, if not nil, is called after /api/__quitquitquit is answered.
+	// OnQuit, if not nil, is called once the answer to
+	// /api/__quitquitquit has been flushed, from the request's handler. It
+	// must not wait for the server to shut down (the request is still
+	// active); signal another goroutine instead.
 	OnQuit func()
 	// Logger receives diagnostics. If nil, nothing is logged.
 	Logger *slog.Logger

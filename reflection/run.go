@@ -1,6 +1,7 @@
 package reflection
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -69,6 +70,11 @@ func (h *Handler) runAction(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, http.StatusBadRequest, err)
 		return
 	}
+	if stream && !canFlush(w) {
+		writeStatus(w, http.StatusInternalServerError,
+			status.Errorf(status.Internal, "streaming needs a ResponseWriter that can flush"))
+		return
+	}
 	var body v1RunRequest
 	if err := h.decodeBody(w, r, &body); err != nil {
 		writeStatus(w, httpStatusOf(err), err)
@@ -129,9 +135,38 @@ func (rw *runWriter) start(traceID, spanID string) {
 	hd.Set("Content-Type", rw.contentType())
 	rw.w.WriteHeader(http.StatusOK)
 	rw.sent = true
-	if err := rw.rc.Flush(); err != nil {
+	// A writer that cannot flush (only possible when not streaming, see
+	// canFlush) sends the headers with the body instead.
+	if err := rw.rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
 		rw.err = fmt.Errorf("flushing headers: %w", err)
 	}
+}
+
+// canFlush reports whether w, or a writer it wraps, can flush, the way
+// http.ResponseController finds out.
+func canFlush(w http.ResponseWriter) bool {
+	for {
+		switch t := w.(type) {
+		case interface{ FlushError() error }, http.Flusher:
+			return true
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = t.Unwrap()
+		default:
+			return false
+		}
+	}
+}
+
+// marshalJSON is json.Marshal without HTML escaping, so lines carry the
+// same bytes JSON.stringify would.
+func marshalJSON(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
 func (rw *runWriter) headersSent() bool {
@@ -143,7 +178,7 @@ func (rw *runWriter) headersSent() bool {
 // chunk writes one NDJSON line and flushes it. It returns an error when the
 // client has gone away, which ends a streaming action early.
 func (rw *runWriter) chunk(c any) error {
-	b, err := json.Marshal(c)
+	b, err := marshalJSON(c)
 	if err != nil {
 		return status.Errorf(status.Internal, "encoding stream chunk: %w", err)
 	}
@@ -171,7 +206,7 @@ func (rw *runWriter) chunk(c any) error {
 
 // final writes the final object, with no trailing newline.
 func (rw *runWriter) final(f finalResult) error {
-	b, err := json.Marshal(f)
+	b, err := marshalJSON(f)
 	if err != nil {
 		st := wireStatus(status.Errorf(status.Internal, "encoding result: %v", err))
 		b, _ = json.Marshal(finalResult{Error: &st})

@@ -133,6 +133,9 @@ func (a *Action) ValidateInput(input json.RawMessage) error {
 		}
 	}
 	if err := a.validate.Validate(v); err != nil {
+		if len(input) == 0 {
+			return status.Errorf(status.InvalidArgument, "invalid input for %s: input is required", a.desc.Key)
+		}
 		return status.Errorf(status.InvalidArgument, "invalid input for %s: %s", a.desc.Key, strings.TrimPrefix(err.Error(), "validating root: "))
 	}
 	return nil

@@ -144,7 +144,8 @@ func DefineBidiFlow[Init, InChunk, Out, Chunk any](r *Registry, name string,
 			go func() { errc <- pumpInput(ctx, req.InputStream, ch) }()
 			out, err := fn(ctx, init, ch, streamer[Chunk](req))
 			cancel()
-			if perr := <-errc; err == nil && perr != nil {
+			if perr := <-errc; perr != nil {
+				// fn saw its input end early because of perr.
 				return nil, perr
 			}
 			return out, err
@@ -153,16 +154,17 @@ func DefineBidiFlow[Init, InChunk, Out, Chunk any](r *Registry, name string,
 	})
 }
 
-// pumpInput decodes raw input chunks into dst until src closes or ctx ends;
-// it closes dst when src is exhausted.
+// pumpInput decodes raw input chunks into dst until src closes, a chunk
+// fails to decode or ctx ends. It always closes dst, so a function ranging
+// over dst never waits for input that cannot come.
 func pumpInput[T any](ctx context.Context, src <-chan json.RawMessage, dst chan<- T) error {
+	defer close(dst)
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case raw, ok := <-src:
 			if !ok {
-				close(dst)
 				return nil
 			}
 			var v T

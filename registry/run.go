@@ -3,9 +3,12 @@ package registry
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"reflect"
 	"runtime/debug"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -144,6 +147,11 @@ func inSpan(ctx context.Context, tp trace.TracerProvider, parent *spanState, nam
 	startOpts := []trace.SpanStartOption{trace.WithAttributes(attrs...)}
 	if parent == nil {
 		startOpts = append(startOpts, trace.WithNewRoot())
+		// A recording tracer ignores this parent (the span is a new root),
+		// but a no-op tracer carries the span context it finds forward.
+		// Fresh IDs keep runs distinguishable, and cancellable by trace ID,
+		// when tracing is off.
+		ctx = trace.ContextWithSpanContext(ctx, randomSpanContext())
 	}
 	ctx, span := tp.Tracer(TracerName, trace.WithInstrumentationVersion(TracerVersion)).Start(ctx, name, startOpts...)
 	defer span.End()
@@ -181,8 +189,44 @@ func inSpan(ctx context.Context, tp trace.TracerProvider, parent *spanState, nam
 	span.SetAttributes(endAttrs...)
 	msg := status.FromError(err).Message
 	span.SetStatus(codes.Error, msg)
-	span.RecordError(err, trace.WithAttributes(attribute.String("exception.message", msg)))
+	// The exception event carries the same message as the status (and as
+	// the error clients receive), not err.Error(), which may differ (for
+	// example "context canceled" for a cancelled run).
+	span.AddEvent("exception", trace.WithAttributes(
+		attribute.String("exception.type", exceptionType(err)),
+		attribute.String("exception.message", msg),
+	))
 	return err
+}
+
+// exceptionType names the Go type of the error behind err, for the
+// exception.type attribute.
+func exceptionType(err error) string {
+	for {
+		f, ok := err.(*failedSpanError)
+		if !ok {
+			break
+		}
+		err = f.err
+	}
+	t := reflect.TypeOf(err)
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.PkgPath() == "" {
+		return t.String()
+	}
+	return t.PkgPath() + "." + t.Name()
+}
+
+// randomSpanContext returns a valid, unsampled span context with random IDs.
+func randomSpanContext() trace.SpanContext {
+	var tid trace.TraceID
+	var sid trace.SpanID
+	binary.BigEndian.PutUint64(tid[:8], rand.Uint64())
+	binary.BigEndian.PutUint64(tid[8:], rand.Uint64()|1)
+	binary.BigEndian.PutUint64(sid[:], rand.Uint64()|1)
+	return trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: sid})
 }
 
 // failedSpanError marks an error already recorded by the span it failed in,
@@ -219,7 +263,7 @@ func Step[T any](ctx context.Context, name string, fn func(context.Context) (T, 
 				return err
 			}
 			out = v
-			if b, err := json.Marshal(v); err == nil {
+			if b, err := marshalOutput(v); err == nil {
 				span.SetAttributes(attribute.String(AttrOutput, string(b)))
 			}
 			return nil
@@ -242,16 +286,32 @@ func callSafely(ctx context.Context, fn Func, req *Request) (v any, err error) {
 	return fn(ctx, req)
 }
 
+// marshalOutput encodes an action's output the way JSON.stringify does:
+// compact, and without escaping <, > and &. A json.RawMessage is checked and
+// compacted.
 func marshalOutput(v any) (json.RawMessage, error) {
-	switch v := v.(type) {
-	case json.RawMessage:
-		if len(v) == 0 {
+	if raw, ok := v.(json.RawMessage); ok {
+		if len(raw) == 0 {
 			return json.RawMessage("null"), nil
 		}
-		return v, nil
-	default:
-		return json.Marshal(v)
+		var b bytes.Buffer
+		if err := json.Compact(&b, raw); err != nil {
+			return nil, err
+		}
+		return b.Bytes(), nil
 	}
+	return marshalJSON(v)
+}
+
+// marshalJSON is json.Marshal without HTML escaping.
+func marshalJSON(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
 // compactJSON returns raw without insignificant white space, or raw itself
@@ -285,7 +345,7 @@ func contextAttr(c map[string]any) string {
 			shown[k] = "<redacted>"
 		}
 	}
-	b, err := json.Marshal(shown)
+	b, err := marshalJSON(shown)
 	if err != nil {
 		return "{}"
 	}

@@ -1,0 +1,212 @@
+package reflection
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
+	"github.com/genkit-runtime/genkit-runtime/fixture"
+	"github.com/genkit-runtime/genkit-runtime/registry"
+	"github.com/genkit-runtime/genkit-runtime/status"
+)
+
+// v1RunBodySeeds are runAction bodies from the v1 handler's table tests.
+var v1RunBodySeeds = []string{
+	`{"key":"/flow/echo","input":{"a":[1,"<b>"]},"runtimeId":"123-3100"}`,
+	`{"key":"/flow/greet","input":{"name":"Ada","count":2}}`,
+	`{"key":"/flow/greet","input":{"name":""}}`,
+	`{"key":"/flow/echo"}`,
+	`{"key":"/flow/echo","input":null,"context":null,"init":null}`,
+	`{"key":"/flow/steps","input":{"steps":2}}`,
+	`{"key":"/tool/add","input":{"a":1,"b":2}}`,
+	`{"key":"/tool.v2/add","input":{"a":1,"b":2}}`,
+	`{"key":"/model/echoModel","input":{"messages":[{"role":"user","content":[{"text":"hi"}]}]}}`,
+	`{"key":"/flow/echo","input":1,"context":{"auth":{"t":1}},"telemetryLabels":{"l":"v"}}`,
+	`{"key":"/flow/count","input":{"count":5}}`,
+	`{"key":"/flow/count","input":{"count":3,"delayMs":1}}`,
+	`{"key":"/flow/fail","input":{"status":"NOT_FOUND","message":"msg"}}`,
+	`{"key":"/flow/fail","input":{"status":"OK","message":"msg"}}`,
+	`{"key":"/flow/wait","input":{"ms":1}}`,
+	`{"key":"/flow/nope"}`,
+	`{"key":`,
+	``,
+	`{"key":5}`,
+	`{"input":1}`,
+	`{"key":""}`,
+	`[]`,
+	`null`,
+	`{"key":"/flow/echo","context":[1]}`,
+	`{"key":"/flow/echo","telemetryLabels":{"a":1}}`,
+	`{"key":"/flow/echo","input":"` + strings.Repeat("x", 300) + `"}`,
+}
+
+// v1CheckRunResponse checks a runAction response against what every client
+// relies on, whatever the request was.
+func v1CheckRunResponse(t *testing.T, stream bool, rec *httptest.ResponseRecorder) {
+	t.Helper()
+	body := rec.Body.String()
+	if rec.Code >= 500 {
+		t.Fatalf("status %d for a request: %s", rec.Code, body)
+	}
+	if rec.Code != http.StatusOK {
+		var st status.Status
+		if err := json.Unmarshal([]byte(body), &st); err != nil || st.Details == nil || st.Code < 0 || st.Code > 16 {
+			t.Fatalf("status %d with body %q, want a Status", rec.Code, body)
+		}
+		return
+	}
+	final := body
+	if stream {
+		i := strings.LastIndexByte(body, '\n')
+		final = body[i+1:]
+		if i >= 0 {
+			for _, line := range strings.Split(body[:i], "\n") {
+				if !json.Valid([]byte(line)) {
+					t.Fatalf("chunk line %q is not JSON", line)
+				}
+			}
+		}
+	}
+	var f struct {
+		Result    json.RawMessage `json:"result"`
+		Telemetry *telemetry      `json:"telemetry"`
+		Error     *status.Status  `json:"error"`
+	}
+	if err := json.Unmarshal([]byte(final), &f); err != nil {
+		t.Fatalf("final %q: %v", final, err)
+	}
+	switch {
+	case f.Error != nil:
+		if f.Error.Details == nil || f.Error.Code < 0 || f.Error.Code > 16 || f.Telemetry != nil {
+			t.Fatalf("final error %q is not a well-formed Status", final)
+		}
+	case f.Telemetry == nil || f.Telemetry.TraceID != rec.Header().Get(HeaderTraceID):
+		t.Fatalf("final %q: want telemetry.traceId equal to the trace header", final)
+	}
+}
+
+// FuzzV1RunAction posts arbitrary bodies to /api/runAction of a real handler
+// over the fixture: it never panics and never answers 5xx, and whatever it
+// answers is framed the way clients parse it.
+func FuzzV1RunAction(f *testing.F) {
+	for _, s := range v1RunBodySeeds {
+		f.Add(s, false)
+		f.Add(s, true)
+	}
+	reg := registry.New(nil)
+	if err := fixture.Register(reg); err != nil {
+		f.Fatal(err)
+	}
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(tracetest.NewNoopExporter()))
+	f.Cleanup(func() { tp.Shutdown(context.Background()) })
+	h := NewHandler(reg, &Options{TracerProvider: tp, MaxBodyBytes: 4096})
+	f.Fuzz(func(t *testing.T, body string, stream bool) {
+		target := "/api/runAction"
+		if stream {
+			target += "?stream=true"
+		}
+		// Fuzzed input may ask the fixture to wait or count for long; the
+		// deadline ends such runs.
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		req := httptest.NewRequestWithContext(ctx, http.MethodPost, target, strings.NewReader(body))
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		v1CheckRunResponse(t, stream, rec)
+	})
+}
+
+// FuzzV1DecodeRunRequest checks that a decoded run request is well formed.
+func FuzzV1DecodeRunRequest(f *testing.F) {
+	for _, s := range v1RunBodySeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var body v1RunRequest
+		if json.Unmarshal(data, &body) != nil {
+			return
+		}
+		rr, err := decodeRunRequest(&body)
+		if err != nil {
+			if status.CodeOf(err) != status.InvalidArgument {
+				t.Fatalf("decodeRunRequest error %v is not INVALID_ARGUMENT", err)
+			}
+			return
+		}
+		if rr.Key == "" {
+			t.Fatal("decoded a run without a key")
+		}
+		for _, raw := range []json.RawMessage{rr.Input, rr.Init} {
+			if string(raw) == "null" || (len(raw) > 0 && !json.Valid(raw)) {
+				t.Fatalf("decoded raw value %q", raw)
+			}
+		}
+	})
+}
+
+// FuzzV1NDJSONWriter writes arbitrary JSON chunks and a final object
+// through the v1 run writer: every line but the last is one of the chunks,
+// compacted, and the last parses to {result|error} with no newline after it.
+func FuzzV1NDJSONWriter(f *testing.F) {
+	f.Add([]byte("{\"index\":0}\x00{\"index\":1}\x00{\"count\":2}"), false)
+	f.Add([]byte("0\x001\x00\"mid\""), true)
+	f.Add([]byte("\"one\""), true)
+	f.Add([]byte("[1, {\"a\" : \"<&>\"}]\x00\"line\\nbreak\"\x00{\"x\":\"\u2028\"}"), false)
+	f.Add([]byte(""), false)
+	f.Fuzz(func(t *testing.T, data []byte, fail bool) {
+		rec := httptest.NewRecorder()
+		rw := &runWriter{w: rec, rc: http.NewResponseController(rec), stream: true}
+		rw.start("0123456789abcdef0123456789abcdef", "0123456789abcdef")
+		var want []string
+		result := json.RawMessage("null")
+		for _, piece := range bytes.Split(data, []byte{0}) {
+			err := rw.chunk(json.RawMessage(piece))
+			if !json.Valid(piece) {
+				if err == nil {
+					t.Fatalf("chunk %q is not JSON but was written", piece)
+				}
+				continue
+			}
+			if err != nil {
+				t.Fatalf("chunk %q: %v", piece, err)
+			}
+			var c bytes.Buffer
+			json.Compact(&c, piece)
+			want = append(want, c.String())
+			result = piece
+		}
+		var err error
+		if fail {
+			err = status.Errorf(status.Aborted, "after %d chunks", len(want))
+		}
+		if werr := rw.final(finalOf(registry.Result{Output: result, TraceID: "0123456789abcdef0123456789abcdef"}, err)); werr != nil {
+			t.Fatal(werr)
+		}
+		body := rec.Body.String()
+		i := strings.LastIndexByte(body, '\n')
+		var lines []string
+		if i >= 0 {
+			lines = strings.Split(body[:i], "\n")
+		}
+		if strings.Join(lines, "\n") != strings.Join(want, "\n") {
+			t.Fatalf("lines %q, want %q", lines, want)
+		}
+		var final map[string]json.RawMessage
+		if err := json.Unmarshal([]byte(body[i+1:]), &final); err != nil {
+			t.Fatalf("final %q: %v", body[i+1:], err)
+		}
+		_, hasErr := final["error"]
+		_, hasRes := final["result"]
+		if hasErr != fail || hasRes == fail {
+			t.Fatalf("final %q, want error: %v", body[i+1:], fail)
+		}
+	})
+}
