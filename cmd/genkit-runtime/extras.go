@@ -3,11 +3,14 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 
 	"github.com/genkit-runtime/genkit-runtime/dap"
 	"github.com/genkit-runtime/genkit-runtime/dap/mcp"
+	"github.com/genkit-runtime/genkit-runtime/reflection"
 	"github.com/genkit-runtime/genkit-runtime/registry"
 )
 
@@ -54,6 +57,23 @@ func startExtras(ctx context.Context, cfg *config, reg *registry.Registry, tel *
 	return &extras{stop: func() { cancel(); <-done }}, nil
 }
 
+// serveV2 dials the Genkit CLI's reflection v2 server and serves
+// reflection v2 only, until ctx ends. It reconnects for ever.
 func serveV2(ctx context.Context, cfg *config, reg *registry.Registry, tel *telemetry, logger *slog.Logger) error {
-	return fmt.Errorf("reflection v2 is not available")
+	logger.Info("genkit-runtime serving Reflection API v2", "server", cfg.v2Server, "actions", len(reg.List()))
+	c := reflection.NewClient(reg, &reflection.ClientOptions{
+		ServerURL:      cfg.v2Server,
+		RuntimeID:      cfg.runtimeID,
+		Name:           cfg.name,
+		PID:            os.Getpid(),
+		GenkitVersion:  "genkit-runtime/" + version,
+		TracerProvider: tel.tp,
+		Flusher:        tel.exporter,
+		OnTelemetryURL: tel.notified,
+		Logger:         logger,
+	})
+	if err := c.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
 }

@@ -1,0 +1,322 @@
+package reflection
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/sourcegraph/jsonrpc2"
+)
+
+// Standard JSON-RPC 2.0 error codes, and the code Genkit uses for an action
+// that failed (with a Status as the error data).
+const (
+	codeParseError     = jsonrpc2.CodeParseError
+	codeInvalidRequest = jsonrpc2.CodeInvalidRequest
+	codeMethodNotFound = jsonrpc2.CodeMethodNotFound
+	codeInvalidParams  = jsonrpc2.CodeInvalidParams
+	codeActionError    = -32000
+)
+
+// wsStream is a jsonrpc2.ObjectStream over a WebSocket connection: one
+// JSON-RPC message per text frame.
+//
+// Writes are serialized and have a deadline; a failed write closes the
+// connection, since gorilla leaves it unusable. Every frame read extends
+// the read deadline by readTimeout, and so does every ping or pong, so a
+// peer that stops answering pings is noticed. A frame that is not a valid
+// JSON-RPC 2.0 message is answered with a parse or invalid-request error and
+// skipped: one bad message never ends the connection.
+type wsStream struct {
+	ws           *websocket.Conn
+	writeTimeout time.Duration
+	readTimeout  time.Duration // 0: no read deadline
+
+	wmu sync.Mutex // guards writes of data frames to ws
+
+	readerDone chan struct{} // closed when ReadObject has returned its final error
+	doneOnce   sync.Once
+	readErr    error // the final read error; set before readerDone is closed
+
+	// lastParams are the params of the message ReadObject returned last,
+	// byte for byte: jsonrpc2 re-encodes params, losing member order. Only
+	// the read loop uses it, from the handler.
+	lastParams json.RawMessage
+}
+
+var _ jsonrpc2.ObjectStream = (*wsStream)(nil)
+
+func newWSStream(ws *websocket.Conn, writeTimeout, readTimeout time.Duration, maxMessageBytes int64) *wsStream {
+	s := &wsStream{ws: ws, writeTimeout: writeTimeout, readTimeout: readTimeout, readerDone: make(chan struct{})}
+	ws.SetReadLimit(maxMessageBytes)
+	s.extendReadDeadline()
+	ws.SetPongHandler(func(string) error {
+		s.extendReadDeadline()
+		return nil
+	})
+	ws.SetPingHandler(func(data string) error {
+		s.extendReadDeadline()
+		err := ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(writeTimeout))
+		if errors.Is(err, websocket.ErrCloseSent) {
+			return nil
+		}
+		var ne interface{ Timeout() bool }
+		if errors.As(err, &ne) && ne.Timeout() {
+			return nil
+		}
+		return err
+	})
+	return s
+}
+
+func (s *wsStream) extendReadDeadline() {
+	if s.readTimeout > 0 {
+		s.ws.SetReadDeadline(time.Now().Add(s.readTimeout))
+	}
+}
+
+// ReadObject implements jsonrpc2.ObjectStream.
+func (s *wsStream) ReadObject(v any) error {
+	for {
+		_, data, err := s.ws.ReadMessage()
+		if err != nil {
+			return s.readFailed(err)
+		}
+		s.extendReadDeadline()
+		params, reply, ok := checkMessage(data)
+		if !ok {
+			if reply == nil {
+				continue
+			}
+			if err := s.write(reply); err != nil {
+				return s.readFailed(err)
+			}
+			continue
+		}
+		if err := json.Unmarshal(data, v); err != nil {
+			// A response jsonrpc2 cannot decode (an error member that is
+			// not an error object); checkMessage admits no such request.
+			continue
+		}
+		s.lastParams = params
+		return nil
+	}
+}
+
+// readFailed records the error that ends reading and returns it.
+func (s *wsStream) readFailed(err error) error {
+	s.doneOnce.Do(func() {
+		s.readErr = err
+		close(s.readerDone)
+	})
+	return err
+}
+
+// WriteObject implements jsonrpc2.ObjectStream.
+func (s *wsStream) WriteObject(obj any) error {
+	data, err := json.Marshal(obj)
+	if err != nil {
+		return err
+	}
+	return s.write(unescapeHTML(data))
+}
+
+func (s *wsStream) write(data []byte) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	s.ws.SetWriteDeadline(time.Now().Add(s.writeTimeout))
+	if err := s.ws.WriteMessage(websocket.TextMessage, data); err != nil {
+		s.ws.Close()
+		return err
+	}
+	return nil
+}
+
+// ping sends a ping control frame.
+func (s *wsStream) ping() error {
+	return s.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(s.writeTimeout))
+}
+
+// Close implements jsonrpc2.ObjectStream. It sends a normal-closure frame,
+// best effort, and closes the connection.
+func (s *wsStream) Close() error {
+	s.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""),
+		time.Now().Add(s.writeTimeout))
+	return s.ws.Close()
+}
+
+// rpcErrorResponse is a JSON-RPC error response written by the stream
+// itself, for messages jsonrpc2 never sees. Its id is the request's raw id,
+// or null when the id could not be determined.
+type rpcErrorResponse struct {
+	JSONRPC string          `json:"jsonrpc"`
+	ID      json.RawMessage `json:"id"`
+	Error   rpcErrorObject  `json:"error"`
+}
+
+type rpcErrorObject struct {
+	Code    int64  `json:"code"`
+	Message string `json:"message"`
+}
+
+func errorResponse(id json.RawMessage, code int64, msg string) []byte {
+	if id == nil {
+		id = json.RawMessage("null")
+	}
+	b, err := json.Marshal(rpcErrorResponse{JSONRPC: "2.0", ID: id, Error: rpcErrorObject{Code: code, Message: msg}})
+	if err != nil {
+		// Only the message is variable, and strings always encode.
+		panic(err)
+	}
+	return b
+}
+
+// checkMessage validates one received frame as a JSON-RPC 2.0 message that
+// jsonrpc2 can decode. For a valid message it returns ok and the raw params
+// (nil when absent). Otherwise it returns the error response to send, or
+// nil for a malformed response, which is dropped unanswered:
+//   - not JSON: -32700 Parse error, id null;
+//   - an array (a batch, which Genkit does not use) or another non-object:
+//     -32600, id null;
+//   - an object that is neither a request nor a response, lacks
+//     "jsonrpc":"2.0", has a method that is not a string, params that are
+//     not structured, or an id that is not a string or a non-negative
+//     integer: -32600, with the id echoed when it is a string or number.
+func checkMessage(data []byte) (params json.RawMessage, reply []byte, ok bool) {
+	data = bytes.TrimSpace(data)
+	if !json.Valid(data) {
+		return nil, errorResponse(nil, codeParseError, "Parse error"), false
+	}
+	if len(data) == 0 || data[0] != '{' {
+		if len(data) > 0 && data[0] == '[' {
+			return nil, errorResponse(nil, codeInvalidRequest, "Invalid Request: batches are not supported"), false
+		}
+		return nil, errorResponse(nil, codeInvalidRequest, "Invalid Request: a message must be a JSON object"), false
+	}
+	// Members by presence: a null member is present.
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, errorResponse(nil, codeInvalidRequest, "Invalid Request"), false
+	}
+	id, hasID := m["id"]
+	method, isRequest := m["method"]
+	_, hasResult := m["result"]
+	errMember, hasError := m["error"]
+	isResponse := hasResult || hasError && string(errMember) != "null"
+	invalid := func(why string) (json.RawMessage, []byte, bool) {
+		if !isRequest && (hasResult || hasError) {
+			return nil, nil, false // never answer a response
+		}
+		var echo json.RawMessage
+		if hasID {
+			echo = echoID(id)
+		}
+		return nil, errorResponse(echo, codeInvalidRequest, "Invalid Request: "+why), false
+	}
+	if string(m["jsonrpc"]) != `"2.0"` {
+		return invalid(`"jsonrpc" must be "2.0"`)
+	}
+	switch {
+	case isRequest && (hasResult || hasError):
+		return invalid("a message cannot have both a method and a result or error")
+	case !isRequest && !isResponse:
+		return invalid("a message needs a method, a result or an error")
+	}
+	if hasID && !validID(id) {
+		return invalid("id must be a string or a non-negative integer")
+	}
+	if isResponse {
+		if !hasID || string(id) == "null" {
+			return invalid("a response needs an id")
+		}
+		return nil, nil, true
+	}
+	if len(method) == 0 || method[0] != '"' {
+		return invalid("method must be a string")
+	}
+	params, hasParams := m["params"]
+	if hasParams && params[0] != '{' && params[0] != '[' && string(params) != "null" {
+		return invalid("params must be an object or an array")
+	}
+	return params, nil, true
+}
+
+// validID reports whether a raw id can be decoded and echoed exactly by
+// jsonrpc2: null, a string, or a non-negative integer written in plain
+// decimal that fits in an int64.
+func validID(raw json.RawMessage) bool {
+	switch {
+	case string(raw) == "null":
+		return true
+	case len(raw) > 0 && raw[0] == '"':
+		return true
+	}
+	s := string(raw)
+	if s != "0" && (s == "" || s[0] < '1' || s[0] > '9') {
+		return false
+	}
+	_, err := strconv.ParseInt(s, 10, 64)
+	return err == nil
+}
+
+// echoID returns the raw id to echo in an error response: the id when it
+// is a string or a number, else nil (null).
+func echoID(raw json.RawMessage) json.RawMessage {
+	if len(raw) > 0 && (raw[0] == '"' || raw[0] == '-' || (raw[0] >= '0' && raw[0] <= '9')) {
+		return raw
+	}
+	return nil
+}
+
+// idString is a request id as it appears in the requestId of notifications:
+// the string itself, or the number in decimal.
+func idString(id jsonrpc2.ID) string {
+	if id.IsString {
+		return id.Str
+	}
+	return strconv.FormatUint(id.Num, 10)
+}
+
+// unescapeHTML undoes encoding/json's escaping of <, > and & (\u003c,
+// \u003e, \u0026), which jsonrpc2 applies, so messages carry the bytes
+// JSON.stringify would. Backslashes occur only in JSON strings, where each
+// starts an escape.
+func unescapeHTML(b []byte) []byte {
+	if !bytes.Contains(b, []byte(`\u00`)) {
+		return b
+	}
+	out := make([]byte, 0, len(b))
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if c != '\\' {
+			out = append(out, c)
+			continue
+		}
+		if i+5 < len(b) && b[i+1] == 'u' && b[i+2] == '0' && b[i+3] == '0' {
+			var r byte
+			switch string(b[i+4 : i+6]) {
+			case "3c":
+				r = '<'
+			case "3e":
+				r = '>'
+			case "26":
+				r = '&'
+			}
+			if r != 0 {
+				out = append(out, r)
+				i += 5
+				continue
+			}
+		}
+		out = append(out, c)
+		if i+1 < len(b) {
+			i++
+			out = append(out, b[i])
+		}
+	}
+	return out
+}
