@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"reflect"
 	"sync"
 
 	"github.com/google/jsonschema-go/jsonschema"
@@ -33,24 +34,38 @@ func encodeDescriptor(d registry.Descriptor) ([]byte, error) {
 // lister encodes the action listing: a JSON object from key to descriptor.
 // The registered actions' part is cached until the registry changes;
 // sources (dynamic action providers) are asked on every listing, since
-// they keep their own caches.
+// they keep their own caches, and the whole listing is cached for as long
+// as the registry and what the sources list stay the same.
 type lister struct {
 	reg *registry.Registry
 
-	mu      sync.Mutex // guards version, entries and keys
+	mu      sync.Mutex // guards every field below
 	version uint64
 	valid   bool
 	entries []byte              // `"key":{...},` for every registered action, in key order
 	keys    map[string]struct{} // registered keys
+	// full is the last listing, built at registry version fullVersion
+	// from the source descriptors fullExtra; nil when none.
+	full        []byte
+	fullVersion uint64
+	fullExtra   []registry.Descriptor
 }
 
-// list returns the listing as one JSON object.
+// list returns the listing as one JSON object. The bytes may be shared
+// with other callers and must not be modified.
 func (l *lister) list(ctx context.Context) ([]byte, error) {
-	entries, keys, err := l.registered()
+	entries, keys, version, err := l.registered()
 	if err != nil {
 		return nil, err
 	}
 	extra := l.reg.ListSources(ctx)
+	l.mu.Lock()
+	if l.full != nil && l.fullVersion == version && sameDescriptors(l.fullExtra, extra) {
+		full := l.full
+		l.mu.Unlock()
+		return full, nil
+	}
+	l.mu.Unlock()
 	var b bytes.Buffer
 	b.Grow(len(entries) + 2 + 256*len(extra))
 	b.WriteByte('{')
@@ -72,15 +87,47 @@ func (l *lister) list(ctx context.Context) ([]byte, error) {
 	if out[len(out)-1] == ',' {
 		out = out[:len(out)-1]
 	}
-	return append(out, '}'), nil
+	out = append(out, '}')
+	l.mu.Lock()
+	if !l.valid || l.version == version {
+		l.full, l.fullVersion, l.fullExtra = out, version, extra
+	}
+	l.mu.Unlock()
+	return out, nil
 }
 
-func (l *lister) registered() ([]byte, map[string]struct{}, error) {
+// sameDescriptors reports whether two source listings describe the same
+// actions: the same keys, names and descriptions, and the very same
+// schemas and metadata (descriptors share these, and they must not be
+// modified; see registry.Action.Descriptor).
+func sameDescriptors(a, b []registry.Descriptor) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		x, y := &a[i], &b[i]
+		if x.Key != y.Key || x.Type != y.Type || x.Name != y.Name || x.Description != y.Description ||
+			x.InputSchema != y.InputSchema || x.OutputSchema != y.OutputSchema || !sameMap(x.Metadata, y.Metadata) {
+			return false
+		}
+	}
+	return true
+}
+
+// sameMap reports whether a and b are the same map (not merely equal).
+func sameMap(a, b map[string]any) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
+}
+
+func (l *lister) registered() ([]byte, map[string]struct{}, uint64, error) {
 	v := l.reg.Version()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.valid && l.version == v {
-		return l.entries, l.keys, nil
+		return l.entries, l.keys, v, nil
 	}
 	actions := l.reg.List()
 	var b bytes.Buffer
@@ -88,11 +135,11 @@ func (l *lister) registered() ([]byte, map[string]struct{}, error) {
 	for _, a := range actions {
 		keys[a.Key()] = struct{}{}
 		if err := writeEntry(&b, a.Descriptor()); err != nil {
-			return nil, nil, err
+			return nil, nil, 0, err
 		}
 	}
 	l.entries, l.keys, l.version, l.valid = b.Bytes(), keys, v, true
-	return l.entries, l.keys, nil
+	return l.entries, l.keys, v, nil
 }
 
 func writeEntry(b *bytes.Buffer, d registry.Descriptor) error {

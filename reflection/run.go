@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"sync"
@@ -26,6 +27,24 @@ type v1RunRequest struct {
 	Init            json.RawMessage   `json:"init"`
 	Context         json.RawMessage   `json:"context"`
 	TelemetryLabels map[string]string `json:"telemetryLabels"`
+}
+
+// decodeRunBody is decodeBody for a run request: a body whose length is
+// announced, and within the limit, is read into one buffer of that size;
+// any other goes through decodeBody. Its errors are decodeBody's.
+func (h *Handler) decodeRunBody(w http.ResponseWriter, r *http.Request, v *v1RunRequest) error {
+	n := r.ContentLength
+	if n <= 0 || n > h.opts.MaxBodyBytes {
+		return h.decodeBody(w, r, v)
+	}
+	data := make([]byte, n)
+	if _, err := io.ReadFull(r.Body, data); err != nil {
+		return status.Errorf(status.InvalidArgument, "reading request body: %w", err)
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return status.Errorf(status.InvalidArgument, "malformed request body: %s", jsonErrorText(err))
+	}
+	return nil
 }
 
 // decodeRunRequest checks and converts a decoded body.
@@ -76,7 +95,7 @@ func (h *Handler) runAction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var body v1RunRequest
-	if err := h.decodeBody(w, r, &body); err != nil {
+	if err := h.decodeRunBody(w, r, &body); err != nil {
 		writeStatus(w, httpStatusOf(err), err)
 		return
 	}
@@ -86,6 +105,7 @@ func (h *Handler) runAction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rw := &runWriter{w: w, rc: http.NewResponseController(w), stream: stream}
+	defer rw.close()
 	hooks := runHooks{started: rw.start}
 	if stream {
 		hooks.chunk = rw.chunk
@@ -96,7 +116,7 @@ func (h *Handler) runAction(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, http.StatusNotFound, err)
 		return
 	}
-	if werr := rw.final(finalOf(res, err)); werr != nil {
+	if werr := rw.finalRun(res, err); werr != nil {
 		h.opts.Logger.Debug("writing run result failed", "key", rr.Key, "err", werr)
 	}
 }
@@ -108,10 +128,14 @@ type runWriter struct {
 	rc     *http.ResponseController
 	stream bool
 
-	mu      sync.Mutex // guards sent and err
+	mu      sync.Mutex // guards sent, done, err, scratch, line and enc
 	sent    bool       // headers written
+	done    bool       // the handler is finishing; w must not be used any more
 	err     error      // first write error; later writes are skipped
 	scratch []byte
+	// line and enc encode chunks; enc writes to line.
+	line bytes.Buffer
+	enc  *json.Encoder
 }
 
 func (rw *runWriter) contentType() string {
@@ -121,12 +145,13 @@ func (rw *runWriter) contentType() string {
 	return contentTypeJSON
 }
 
-// start sends the headers with the trace and span IDs and flushes them, so
-// the client learns the trace ID before the action body runs.
+// start writes the headers with the trace and span IDs and flushes them,
+// so the client learns the trace ID before the action body runs, as the JS
+// runtime does (flushHeaders in its onTraceStart).
 func (rw *runWriter) start(traceID, spanID string) {
 	rw.mu.Lock()
 	defer rw.mu.Unlock()
-	if rw.sent {
+	if rw.sent || rw.done {
 		return
 	}
 	hd := rw.w.Header()
@@ -140,6 +165,13 @@ func (rw *runWriter) start(traceID, spanID string) {
 	if err := rw.rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
 		rw.err = fmt.Errorf("flushing headers: %w", err)
 	}
+}
+
+// close marks the writer finished; after it w is not used.
+func (rw *runWriter) close() {
+	rw.mu.Lock()
+	defer rw.mu.Unlock()
+	rw.done = true
 }
 
 // canFlush reports whether w, or a writer it wraps, can flush, the way
@@ -178,12 +210,17 @@ func (rw *runWriter) headersSent() bool {
 // chunk writes one NDJSON line and flushes it. It returns an error when the
 // client has gone away, which ends a streaming action early.
 func (rw *runWriter) chunk(c any) error {
-	b, err := marshalJSON(c)
-	if err != nil {
-		return status.Errorf(status.Internal, "encoding stream chunk: %w", err)
-	}
 	rw.mu.Lock()
 	defer rw.mu.Unlock()
+	if rw.enc == nil {
+		rw.enc = json.NewEncoder(&rw.line)
+		rw.enc.SetEscapeHTML(false)
+	}
+	rw.line.Reset()
+	// Encode ends the line with the newline NDJSON wants.
+	if err := rw.enc.Encode(c); err != nil {
+		return status.Errorf(status.Internal, "encoding stream chunk: %w", err)
+	}
 	if rw.err != nil {
 		return rw.err
 	}
@@ -192,8 +229,7 @@ func (rw *runWriter) chunk(c any) error {
 		rw.w.WriteHeader(http.StatusOK)
 		rw.sent = true
 	}
-	rw.scratch = append(append(rw.scratch[:0], b...), '\n')
-	if _, err := rw.w.Write(rw.scratch); err != nil {
+	if _, err := rw.w.Write(rw.line.Bytes()); err != nil {
 		rw.err = err
 		return err
 	}
@@ -204,7 +240,21 @@ func (rw *runWriter) chunk(c any) error {
 	return nil
 }
 
-// final writes the final object, with no trailing newline.
+// finalRun writes the final object of a run's outcome, with no trailing
+// newline.
+func (rw *runWriter) finalRun(res registry.Result, runErr error) error {
+	rw.mu.Lock()
+	defer rw.mu.Unlock()
+	b, err := appendFinal(rw.scratch[:0], res, runErr)
+	if err != nil {
+		st := wireStatus(status.Errorf(status.Internal, "encoding result: %v", err))
+		b, _ = json.Marshal(finalResult{Error: &st})
+	}
+	rw.scratch = b
+	return rw.writeFinalLocked(b)
+}
+
+// final writes the final object f, with no trailing newline.
 func (rw *runWriter) final(f finalResult) error {
 	b, err := marshalJSON(f)
 	if err != nil {
@@ -213,6 +263,12 @@ func (rw *runWriter) final(f finalResult) error {
 	}
 	rw.mu.Lock()
 	defer rw.mu.Unlock()
+	return rw.writeFinalLocked(b)
+}
+
+// writeFinalLocked writes the final line b. rw.mu is held.
+func (rw *runWriter) writeFinalLocked(b []byte) error {
+	rw.done = true
 	if rw.err != nil {
 		return rw.err
 	}
@@ -221,8 +277,30 @@ func (rw *runWriter) final(f finalResult) error {
 		rw.w.WriteHeader(http.StatusOK)
 		rw.sent = true
 	}
-	_, err = rw.w.Write(b)
+	_, err := rw.w.Write(b)
 	return err
+}
+
+// appendFinal appends the final object of a run to dst: the bytes
+// marshalJSON(finalOf(res, err)) gives, built directly on success since the
+// output is already compact JSON.
+func appendFinal(dst []byte, res registry.Result, err error) ([]byte, error) {
+	if err != nil {
+		b, err := marshalJSON(finalOf(res, err))
+		return append(dst, b...), err
+	}
+	if need := len(dst) + len(res.Output) + len(res.TraceID) + 40; cap(dst) < need {
+		dst = append(make([]byte, 0, need), dst...)
+	}
+	dst = append(dst, '{')
+	if len(res.Output) > 0 {
+		dst = append(dst, `"result":`...)
+		dst = append(dst, res.Output...)
+		dst = append(dst, ',')
+	}
+	dst = append(dst, `"telemetry":{"traceId":`...)
+	dst = strconv.AppendQuote(dst, res.TraceID)
+	return append(dst, "}}"...), nil
 }
 
 // jsonErrorText describes a JSON decoding error for a client.

@@ -73,10 +73,15 @@ func define[In any](r *Registry, typ, name string, opts *ActionOptions, out *jso
 }
 
 // decodeInput unmarshals the run's input into a T. Empty input leaves the
-// zero value.
+// zero value. A json.RawMessage T receives the input itself once it is known
+// to be valid JSON, without a copy.
 func decodeInput[T any](req *Request) (T, error) {
 	var in T
 	if len(req.Input) == 0 {
+		return in, nil
+	}
+	if raw, ok := any(&in).(*json.RawMessage); ok && json.Valid(req.Input) {
+		*raw = req.Input
 		return in, nil
 	}
 	if err := json.Unmarshal(req.Input, &in); err != nil {

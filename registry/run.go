@@ -105,32 +105,35 @@ func (a *Action) Run(ctx context.Context, req *Request, opts *RunOptions) (Resul
 		stepType = "flow"
 	}
 	var out Result
-	err := inSpan(ctx, tp, parent, a.desc.Name, stepType, a.desc.Type, startAttrs, func(ctx context.Context, span trace.Span) error {
+	err := inSpanEnd(ctx, tp, parent, a.desc.Name, stepType, a.desc.Type, startAttrs, func(ctx context.Context, span trace.Span) ([]attribute.KeyValue, error) {
 		sc := span.SpanContext()
 		out.TraceID, out.SpanID = sc.TraceID().String(), sc.SpanID().String()
+		// The attributes known once the span has started, set in one call.
+		var set [3]attribute.KeyValue
+		attrs := set[:0]
 		if req.Context != nil || parent == nil {
-			span.SetAttributes(attribute.String(AttrContext, contextAttr(req.Context)))
+			attrs = append(attrs, attribute.String(AttrContext, contextAttr(req.Context)))
 		}
 		if len(req.Init) > 0 {
-			span.SetAttributes(attribute.String(AttrInit, compactJSON(req.Init)))
+			attrs = append(attrs, attribute.String(AttrInit, compactJSON(req.Init)))
 		}
 		if len(req.Input) > 0 {
-			span.SetAttributes(attribute.String(AttrInput, compactJSON(req.Input)))
+			attrs = append(attrs, attribute.String(AttrInput, compactJSON(req.Input)))
 		}
+		span.SetAttributes(attrs...)
 		if opts.OnStart != nil {
 			opts.OnStart(sc)
 		}
 		v, err := callSafely(ctx, a.fn, req)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		output, err := marshalOutput(v)
 		if err != nil {
-			return status.Errorf(status.Internal, "encoding output of %s: %w", a.desc.Key, err)
+			return nil, status.Errorf(status.Internal, "encoding output of %s: %w", a.desc.Key, err)
 		}
 		out.Output = output
-		span.SetAttributes(attribute.String(AttrOutput, string(output)))
-		return nil
+		return []attribute.KeyValue{attribute.String(AttrOutput, string(output))}, nil
 	})
 	if err != nil {
 		return Result{TraceID: out.TraceID, SpanID: out.SpanID}, err
@@ -144,6 +147,15 @@ func (a *Action) Run(ctx context.Context, req *Request, opts *RunOptions) (Resul
 // part (empty for none).
 func inSpan(ctx context.Context, tp trace.TracerProvider, parent *spanState, name, stepType, subtype string,
 	attrs []attribute.KeyValue, fn func(context.Context, trace.Span) error) error {
+	return inSpanEnd(ctx, tp, parent, name, stepType, subtype, attrs, func(ctx context.Context, span trace.Span) ([]attribute.KeyValue, error) {
+		return nil, fn(ctx, span)
+	})
+}
+
+// inSpanEnd is inSpan for a fn that returns attributes to set when it
+// succeeds, together with the span's closing attributes.
+func inSpanEnd(ctx context.Context, tp trace.TracerProvider, parent *spanState, name, stepType, subtype string,
+	attrs []attribute.KeyValue, fn func(context.Context, trace.Span) ([]attribute.KeyValue, error)) error {
 	startOpts := []trace.SpanStartOption{trace.WithAttributes(attrs...)}
 	if parent == nil {
 		startOpts = append(startOpts, trace.WithNewRoot())
@@ -170,9 +182,13 @@ func inSpan(ctx context.Context, tp trace.TracerProvider, parent *spanState, nam
 	}
 	ctx = context.WithValue(ctx, spanStateKey{}, &spanState{path: parentPath + "/" + segment + "}"})
 
-	err := fn(ctx, span)
+	extra, err := fn(ctx, span)
 
-	endAttrs := []attribute.KeyValue{attribute.String(AttrName, name), attribute.String(AttrPath, path)}
+	endAttrs := make([]attribute.KeyValue, 0, len(extra)+5)
+	if err == nil {
+		endAttrs = append(endAttrs, extra...)
+	}
+	endAttrs = append(endAttrs, attribute.String(AttrName, name), attribute.String(AttrPath, path))
 	if parent == nil {
 		endAttrs = append(endAttrs, attribute.Bool(AttrIsRoot, true))
 	}
@@ -256,17 +272,17 @@ func Step[T any](ctx context.Context, name string, fn func(context.Context) (T, 
 	parent, _ := ctx.Value(spanStateKey{}).(*spanState)
 	tp := trace.SpanFromContext(ctx).TracerProvider()
 	var out T
-	err := inSpan(ctx, tp, parent, name, "flowStep", "", []attribute.KeyValue{attribute.String(AttrType, "flowStep")},
-		func(ctx context.Context, span trace.Span) error {
+	err := inSpanEnd(ctx, tp, parent, name, "flowStep", "", []attribute.KeyValue{attribute.String(AttrType, "flowStep")},
+		func(ctx context.Context, span trace.Span) ([]attribute.KeyValue, error) {
 			v, err := fn(ctx)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			out = v
 			if b, err := marshalOutput(v); err == nil {
-				span.SetAttributes(attribute.String(AttrOutput, string(b)))
+				return []attribute.KeyValue{attribute.String(AttrOutput, string(b))}, nil
 			}
-			return nil
+			return nil, nil
 		})
 	return out, err
 }
@@ -294,6 +310,10 @@ func marshalOutput(v any) (json.RawMessage, error) {
 		if len(raw) == 0 {
 			return json.RawMessage("null"), nil
 		}
+		if bytes.IndexAny(raw, " \t\r\n") < 0 && json.Valid(raw) {
+			// Already compact.
+			return raw, nil
+		}
 		var b bytes.Buffer
 		if err := json.Compact(&b, raw); err != nil {
 			return nil, err
@@ -305,6 +325,11 @@ func marshalOutput(v any) (json.RawMessage, error) {
 
 // marshalJSON is json.Marshal without HTML escaping.
 func marshalJSON(v any) ([]byte, error) {
+	// json.Marshal differs only where it escaped <, > or & as \u003c,
+	// \u003e or \u0026; without any "\u00" its output is the same.
+	if b, err := json.Marshal(v); err == nil && !bytes.Contains(b, []byte(`\u00`)) {
+		return b, nil
+	}
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)

@@ -4,10 +4,11 @@
 //
 // An [Exporter] is an OpenTelemetry span processor that never blocks the
 // code being traced: spans are queued (bounded, dropping when full) and
-// sent by one background goroutine with a short per-request timeout. Its
-// destination can be changed at run time ([Exporter.SetURL]), and
-// [Exporter.FlushTrace] lets a caller wait, within a deadline, until one
-// trace has reached the server.
+// sent by background goroutines (one by default, Options.Concurrency) with a
+// short per-request timeout. Its destination can be changed at run time
+// ([Exporter.SetURL]), and [Exporter.FlushTrace] lets a caller wait, within
+// a deadline, until one trace has reached the server; it stops waiting for
+// a server that stalls or fails (Options.StallTimeout).
 package traceexport
 
 import (
@@ -35,6 +36,9 @@ const (
 	DefaultQueueSize = 4096
 	// DefaultTimeout bounds each POST.
 	DefaultTimeout = 2 * time.Second
+	// DefaultStallTimeout is how long a POST may run before the server
+	// counts as stalled (see Options.StallTimeout).
+	DefaultStallTimeout = 250 * time.Millisecond
 )
 
 // logEvery rate-limits the warnings about dropped spans and failed posts.
@@ -58,6 +62,23 @@ type Options struct {
 	QueueSize int
 	// Timeout bounds each POST. If zero or negative, DefaultTimeout.
 	Timeout time.Duration
+	// Concurrency is how many POSTs may be in flight at once, each for a
+	// different trace; the posts of one trace are always made one at a
+	// time, in queue order. If zero or negative, 1.
+	Concurrency int
+	// Linger holds the queued start states of a trace (Realtime) for up to
+	// this long before they are sent, so a span that ends meanwhile is
+	// sent once, in its end state. Ended spans, and traces a FlushTrace
+	// waits for, are sent without delay. If zero or negative, nothing
+	// lingers.
+	Linger time.Duration
+	// StallTimeout is how long a POST may run before the telemetry server
+	// counts as stalled. While it is stalled, and after a POST failed
+	// until one succeeds again, FlushTrace stops waiting and returns nil:
+	// a server that hangs or is gone must not hold up the runs whose
+	// traces it would receive. Spans are still queued and sent. If zero,
+	// DefaultStallTimeout; if negative, FlushTrace always waits.
+	StallTimeout time.Duration
 	// Client sends the requests. If nil, the exporter uses its own
 	// keep-alive client without a proxy, and closes its idle connections on
 	// Shutdown.
@@ -98,15 +119,19 @@ type Stats struct {
 //
 // OnStart and OnEnd only queue: the spans queued for one trace are sent
 // together in one POST, and a span whose start and end are both still
-// queued is sent once, in its end state. Posts are made one at a time, in
-// queue order, and are never retried.
+// queued is sent once, in its end state. Up to Options.Concurrency posts
+// are in flight at once, each for a different trace; the posts of one
+// trace are made one at a time, in queue order. Posts are never retried.
 type Exporter struct {
-	realtime  bool
-	queueSize int
-	timeout   time.Duration
-	client    *http.Client
-	ownClient bool
-	log       *slog.Logger
+	realtime     bool
+	queueSize    int
+	timeout      time.Duration
+	concurrency  int
+	linger       time.Duration
+	stallTimeout time.Duration
+	client       *http.Client
+	ownClient    bool
+	log          *slog.Logger
 
 	// active is true while a URL is set and the exporter is running; it
 	// lets OnStart skip converting spans that would not be queued.
@@ -122,6 +147,11 @@ type Exporter struct {
 	// queued and the last one finished (sent, failed or discarded).
 	flush map[string]*flushState
 	seq   uint64
+	// inflight holds the traces being posted and when each post started.
+	inflight map[string]time.Time
+	// failing is set when the last finished post failed and cleared when
+	// one succeeds.
+	failing bool
 	// changed is closed, and replaced, whenever sends finish.
 	changed  chan struct{}
 	stopping bool
@@ -129,11 +159,12 @@ type Exporter struct {
 	dropLog  logLimiter
 	errLog   logLimiter
 
-	wake      chan struct{} // buffered(1): work was queued
+	wake      chan struct{} // buffered(1): work was queued or a trace freed
 	stop      chan struct{} // closed by Shutdown: drain and exit
 	baseCtx   context.Context
 	abort     context.CancelFunc // cancels in-flight and later posts
-	done      chan struct{}      // closed when the sender exits
+	senders   sync.WaitGroup     // the sender goroutines
+	done      chan struct{}      // closed when every sender has exited
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -142,13 +173,20 @@ type pendingTrace struct {
 	spans  map[string]*pendingSpan
 	order  []string
 	maxSeq uint64
+	// first is when the oldest queued state was queued; ended reports
+	// that some queued state is an ended span; waiters counts FlushTrace
+	// calls waiting for this trace.
+	first   time.Time
+	ended   bool
+	waiters int
 }
 
-// pendingSpan is one queued span state: the start snapshot (converted when
-// queued, since the span keeps changing), or the ended span (immutable, so
-// converted by the sender).
+// pendingSpan is one queued span state: the started span, or the ended
+// span. Both are converted by the sender: a started span as it is then,
+// still running (endTime 0); most end before they are sent, and are sent
+// once, ended.
 type pendingSpan struct {
-	start *tracestore.SpanData
+	start sdktrace.ReadWriteSpan
 	end   sdktrace.ReadOnlySpan
 }
 
@@ -160,7 +198,7 @@ type flushState struct {
 var _ sdktrace.SpanProcessor = (*Exporter)(nil)
 
 // New returns a running Exporter configured by opts, which may be nil. Its
-// sender goroutine runs until [Exporter.Shutdown].
+// sender goroutines run until [Exporter.Shutdown].
 func New(opts *Options) *Exporter {
 	var o Options
 	if opts != nil {
@@ -175,6 +213,7 @@ func New(opts *Options) *Exporter {
 		url:       o.URL,
 		pending:   make(map[string]*pendingTrace),
 		flush:     make(map[string]*flushState),
+		inflight:  make(map[string]time.Time),
 		changed:   make(chan struct{}),
 		wake:      make(chan struct{}, 1),
 		stop:      make(chan struct{}),
@@ -186,13 +225,21 @@ func New(opts *Options) *Exporter {
 	if e.timeout <= 0 {
 		e.timeout = DefaultTimeout
 	}
+	e.concurrency = max(o.Concurrency, 1)
+	e.linger = max(o.Linger, 0)
+	switch {
+	case o.StallTimeout == 0:
+		e.stallTimeout = DefaultStallTimeout
+	case o.StallTimeout > 0:
+		e.stallTimeout = o.StallTimeout
+	}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
 	}
 	if e.client == nil {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.Proxy = nil
-		tr.MaxIdleConnsPerHost = 4
+		tr.MaxIdleConnsPerHost = max(4, e.concurrency)
 		e.client = &http.Client{Transport: tr}
 		e.ownClient = true
 	}
@@ -200,7 +247,13 @@ func New(opts *Options) *Exporter {
 	// The sender's posts are bounded by their own timeout and by Shutdown,
 	// not by any caller's context.
 	e.baseCtx, e.abort = context.WithCancel(context.Background())
-	go e.run()
+	for range e.concurrency {
+		e.senders.Go(e.run)
+	}
+	go func() {
+		e.senders.Wait()
+		close(e.done)
+	}()
 	return e
 }
 
@@ -229,8 +282,8 @@ func (e *Exporter) OnStart(_ context.Context, s sdktrace.ReadWriteSpan) {
 	if !e.realtime || !e.active.Load() {
 		return
 	}
-	sd := tracestore.FromSpan(s)
-	e.enqueue(sd.TraceID, sd.SpanID, &pendingSpan{start: &sd})
+	sc := s.SpanContext()
+	e.enqueue(sc.TraceID().String(), sc.SpanID().String(), &pendingSpan{start: s})
 }
 
 // OnEnd queues the ended span. It never blocks on the network. It
@@ -280,9 +333,15 @@ func (e *Exporter) enqueue(traceID, spanID string, ps *pendingSpan) {
 			e.pending[traceID] = pt
 			e.fifo = append(e.fifo, traceID)
 		}
+		if len(pt.spans) == 0 {
+			pt.first = time.Now()
+		}
 		pt.spans[spanID] = ps
 		pt.order = append(pt.order, spanID)
 		e.stats.Queued++
+	}
+	if ps.end != nil {
+		pt.ended = true
 	}
 	e.stats.Enqueued++
 	e.seq++
@@ -306,31 +365,63 @@ func (e *Exporter) signal() {
 	}
 }
 
-// run is the sender goroutine: it takes the oldest trace with queued spans
-// and posts them, until Shutdown has been called and the queue is empty.
+// run is a sender goroutine: it takes the oldest trace with queued spans
+// that is ready (see pickLocked) and not being posted by another sender, and
+// posts its spans, until Shutdown has been called and the queue is empty.
 func (e *Exporter) run() {
-	defer close(e.done)
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
 	for {
 		e.mu.Lock()
-		for len(e.fifo) == 0 {
-			if e.stopping {
+		var traceID string
+		for {
+			var wait time.Duration
+			traceID, wait = e.pickLocked(time.Now())
+			if traceID != "" {
+				break
+			}
+			if e.stopping && len(e.fifo) == 0 {
 				e.mu.Unlock()
+				e.signal() // let the other senders see the queue is empty
 				return
 			}
+			// Once stopping, stop is closed for good; wait for wake, which
+			// every finished post sends then.
+			stop := e.stop
+			if e.stopping {
+				stop = nil
+			}
 			e.mu.Unlock()
+			var tc <-chan time.Time
+			if wait > 0 {
+				if timer == nil {
+					timer = time.NewTimer(wait)
+				} else {
+					timer.Reset(wait)
+				}
+				tc = timer.C
+			}
 			select {
 			case <-e.wake:
-			case <-e.stop:
+			case <-stop:
+			case <-tc:
 			}
 			e.mu.Lock()
 		}
-		traceID := e.fifo[0]
-		e.fifo = e.fifo[1:]
 		pt := e.pending[traceID]
 		delete(e.pending, traceID)
 		e.stats.Queued -= len(pt.spans)
+		e.inflight[traceID] = time.Now()
 		url := e.url
+		more := len(e.fifo) > 0
 		e.mu.Unlock()
+		if more {
+			e.signal() // another sender may take the next trace
+		}
 
 		n := uint64(len(pt.spans))
 		var err error
@@ -346,21 +437,59 @@ func (e *Exporter) run() {
 	}
 }
 
+// pickLocked removes from the queue and returns the first trace that is
+// not being posted and is ready: it holds an ended span, a FlushTrace waits
+// for it, its oldest state has lingered long enough, or the exporter is
+// stopping. Otherwise it returns "" and how long until a lingering trace
+// becomes ready (0: no such trace). e.mu is held.
+func (e *Exporter) pickLocked(now time.Time) (string, time.Duration) {
+	var wait time.Duration
+	for i, id := range e.fifo {
+		if _, busy := e.inflight[id]; busy {
+			continue
+		}
+		pt := e.pending[id]
+		if !pt.ended && pt.waiters == 0 && !e.stopping && e.linger > 0 {
+			if left := pt.first.Add(e.linger).Sub(now); left > 0 {
+				if wait == 0 || left < wait {
+					wait = left
+				}
+				continue
+			}
+		}
+		if i == 0 {
+			e.fifo = e.fifo[1:]
+		} else {
+			e.fifo = append(e.fifo[:i], e.fifo[i+1:]...)
+		}
+		return id, 0
+	}
+	return "", wait
+}
+
 // finish records the outcome of one trace batch and wakes flush waiters.
 func (e *Exporter) finish(traceID string, seq, n uint64, outcome string, err error) {
 	var logIt bool
 	var suppressed int
 	e.mu.Lock()
+	delete(e.inflight, traceID)
 	switch outcome {
 	case "sent":
 		e.stats.Posts++
 		e.stats.SentSpans += n
+		e.failing = false
 	case "failed":
 		e.stats.Failures++
 		e.stats.FailedSpans += n
+		e.failing = true
 		logIt, suppressed = e.errLog.allow(time.Now())
 	default:
 		e.stats.Discarded += n
+	}
+	if _, queued := e.pending[traceID]; queued || e.stopping {
+		// More of this trace was queued while it was in flight, or the
+		// senders are draining.
+		e.signal()
 	}
 	if fs := e.flush[traceID]; fs != nil {
 		fs.done = seq
@@ -389,7 +518,10 @@ func batchOf(traceID string, pt *pendingTrace) tracestore.TraceData {
 		if ps.end != nil {
 			sd = tracestore.FromSpan(ps.end)
 		} else {
-			sd = *ps.start
+			// The start state: the span may have ended meanwhile, its end
+			// being queued after this batch was taken.
+			sd = tracestore.FromSpan(ps.start)
+			sd.EndTime = 0
 		}
 		td.Spans[id] = sd
 		if sd.ParentSpanID == "" {
@@ -432,8 +564,11 @@ func (e *Exporter) post(url string, td tracestore.TraceData) error {
 }
 
 // FlushTrace waits until every span state of traceID queued before the
-// call has been sent, or has failed, or was discarded. It returns ctx.Err()
-// if ctx ends first; a failed send is not an error here (see Stats).
+// call has been sent, or has failed, or was discarded. States that linger
+// (Options.Linger) are sent at once. It returns ctx.Err() if ctx ends
+// first; a failed send is not an error here (see Stats). It returns nil
+// without waiting further while the telemetry server is stalled or failing
+// (Options.StallTimeout).
 func (e *Exporter) FlushTrace(ctx context.Context, traceID string) error {
 	e.mu.Lock()
 	fs := e.flush[traceID]
@@ -442,11 +577,39 @@ func (e *Exporter) FlushTrace(ctx context.Context, traceID string) error {
 		return nil
 	}
 	target := fs.queued
+	if pt := e.pending[traceID]; pt != nil {
+		pt.waiters++
+		defer func() {
+			e.mu.Lock()
+			pt.waiters--
+			e.mu.Unlock()
+		}()
+		if !pt.ended && e.linger > 0 {
+			e.signal()
+		}
+	}
 	e.mu.Unlock()
 	return e.wait(ctx, func() bool {
 		fs := e.flush[traceID]
-		return fs == nil || fs.done >= target
+		return fs == nil || fs.done >= target || e.unhealthyLocked(time.Now())
 	})
+}
+
+// unhealthyLocked reports whether the last post failed, or a post has been
+// in flight for longer than the stall timeout. e.mu is held.
+func (e *Exporter) unhealthyLocked(now time.Time) bool {
+	if e.stallTimeout <= 0 {
+		return false
+	}
+	if e.failing {
+		return true
+	}
+	for _, since := range e.inflight {
+		if now.Sub(since) > e.stallTimeout {
+			return true
+		}
+	}
+	return false
 }
 
 // ForceFlush waits like [Exporter.FlushTrace] for every trace. It
@@ -468,8 +631,11 @@ func (e *Exporter) ForceFlush(ctx context.Context) error {
 	})
 }
 
-// wait blocks until cond, evaluated under e.mu, holds or ctx ends.
+// wait blocks until cond, evaluated under e.mu, holds or ctx ends. cond is
+// evaluated again whenever a post finishes and, with a stall timeout, at
+// least every quarter of it, so a stall is noticed.
 func (e *Exporter) wait(ctx context.Context, cond func() bool) error {
+	var tick <-chan time.Time
 	for {
 		e.mu.Lock()
 		ok := cond()
@@ -478,8 +644,14 @@ func (e *Exporter) wait(ctx context.Context, cond func() bool) error {
 		if ok {
 			return nil
 		}
+		if tick == nil && e.stallTimeout > 0 {
+			t := time.NewTicker(e.stallTimeout / 4)
+			defer t.Stop()
+			tick = t.C
+		}
 		select {
 		case <-changed:
+		case <-tick:
 		case <-ctx.Done():
 			return ctx.Err()
 		}

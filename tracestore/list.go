@@ -237,6 +237,7 @@ func (s *Store) List(q Query) ListResult {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.materializeLocked()
 	s.sortIndexLocked()
 	res := ListResult{Traces: []TraceData{}}
 	matched := 0
@@ -263,6 +264,7 @@ func (s *Store) sortIndexLocked() {
 		return
 	}
 	s.indexed = slices.DeleteFunc(s.indexed, func(t *storedTrace) bool { return t.evicted })
+	s.indexEvicted = 0
 	slices.SortFunc(s.indexed, func(a, b *storedTrace) int {
 		return cmp.Or(cmp.Compare(b.idx.start, a.idx.start), cmp.Compare(b.idxSeq, a.idxSeq))
 	})

@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Default bounds of a [Store].
@@ -117,15 +118,25 @@ type Store struct {
 	// evicted traces and be unsorted while indexDirty is set.
 	indexed    []*storedTrace
 	indexDirty bool
-	indexSeq   uint64
-	bytes      int64
-	spans      int
-	evicted    uint64
-	subs       map[string]map[*Subscription]struct{}
-	nsubs      int
-	dropped    uint64
-	closed     bool
+	// indexEvicted counts the evicted traces indexed still holds; they
+	// are dropped from it once they outnumber the stored traces.
+	indexEvicted int
+	indexSeq     uint64
+	bytes        int64
+	spans        int
+	evicted      uint64
+	subs         map[string]map[*Subscription]struct{}
+	nsubs        int
+	dropped      uint64
+	closed       bool
+	// running holds spans started while nobody subscribed, not yet
+	// recorded: each is recorded as running when the store is next read,
+	// or replaced by its end (see OnStart).
+	running map[trace.SpanID]sdktrace.ReadWriteSpan
 }
+
+// maxRunning bounds Store.running; beyond it starts are recorded at once.
+const maxRunning = 4096
 
 // storedTrace is one trace inside the store. Its fields are guarded by
 // Store.mu.
@@ -168,6 +179,7 @@ func New(opts *Options) *Store {
 		traces:    make(map[string]*storedTrace),
 		age:       list.New(),
 		subs:      make(map[string]map[*Subscription]struct{}),
+		running:   make(map[trace.SpanID]sdktrace.ReadWriteSpan),
 	}
 	if s.maxTraces <= 0 {
 		s.maxTraces = DefaultMaxTraces
@@ -189,27 +201,71 @@ func New(opts *Options) *Store {
 
 // OnStart records s as a running span (EndTime 0). It implements
 // [sdktrace.SpanProcessor].
+//
+// While the store has no subscribers, the start is not converted at once:
+// the span is kept aside and recorded, as it is then, when the store is
+// next read (Get, List, Subscribe, Stats), unless it ends first. Readers
+// see the same running span either way, and a span that ends unread is
+// converted and merged once instead of twice.
 func (s *Store) OnStart(_ context.Context, span sdktrace.ReadWriteSpan) {
+	s.mu.Lock()
+	if s.nsubs == 0 && !s.closed && len(s.running) < maxRunning {
+		s.running[span.SpanContext().SpanID()] = span
+		s.mu.Unlock()
+		return
+	}
+	s.mu.Unlock()
 	s.record(FromSpan(span))
 }
 
 // OnEnd records the finished span. It implements [sdktrace.SpanProcessor].
 func (s *Store) OnEnd(span sdktrace.ReadOnlySpan) {
-	s.record(FromSpan(span))
+	s.recordEnd(FromSpan(span), span.SpanContext().SpanID())
+}
+
+// materializeLocked records the running spans kept aside by OnStart.
+// s.mu is held.
+func (s *Store) materializeLocked() {
+	for id, span := range s.running {
+		delete(s.running, id)
+		if !s.closed {
+			td, one := recordBatch(FromSpan(span))
+			s.mergeLocked(td, s.keep(one[:]))
+		}
+	}
 }
 
 // record saves one converted span as an export batch of its own, with the
-// trace-level fields taken from it when it is a root span.
+// trace-level fields taken from it when it is a root span. It merges the
+// span directly, without building the batch's span map.
 func (s *Store) record(sd SpanData) {
-	td := TraceData{TraceID: sd.TraceID, Spans: map[string]SpanData{sd.SpanID: sd}}
-	if sd.ParentSpanID == "" {
-		td.DisplayName = &sd.DisplayName
-		td.StartTime = &sd.StartTime
-		td.EndTime = &sd.EndTime
+	s.recordEnd(sd, trace.SpanID{})
+}
+
+// recordEnd is record for a span that may have been kept aside by
+// OnStart under the ID ended: it is no longer running.
+func (s *Store) recordEnd(sd SpanData, ended trace.SpanID) {
+	td, one := recordBatch(sd)
+	incoming := s.keep(one[:])
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ended.IsValid() {
+		delete(s.running, ended)
 	}
 	// The only possible error is ErrClosed: spans after Shutdown are
 	// ignored, as the SpanProcessor contract asks.
-	_ = s.save(td)
+	_ = s.mergeLocked(td, incoming)
+}
+
+// recordBatch returns the batch record saves for sd: its trace-level
+// fields and its single span.
+func recordBatch(sd SpanData) (TraceData, [1]incomingSpan) {
+	td := TraceData{TraceID: sd.TraceID}
+	if sd.ParentSpanID == "" {
+		name, start, end := sd.DisplayName, sd.StartTime, sd.EndTime
+		td.DisplayName, td.StartTime, td.EndTime = &name, &start, &end
+	}
+	return td, [1]incomingSpan{{id: sd.SpanID, data: sd}}
 }
 
 // ForceFlush returns ctx.Err(): the store records spans synchronously and
@@ -223,6 +279,7 @@ func (s *Store) ForceFlush(ctx context.Context) error {
 // idempotent, and returns ctx.Err(). It implements [sdktrace.SpanProcessor].
 func (s *Store) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
+	s.materializeLocked()
 	s.closed = true
 	for id, set := range s.subs {
 		for sub := range set {
@@ -266,10 +323,18 @@ func (s *Store) ingestOwned(td TraceData) error {
 
 // save merges td, which the store now owns.
 func (s *Store) save(td TraceData) error {
-	incoming := s.filter(td.Spans)
+	return s.merge(td, s.filter(td.Spans))
+}
 
+// merge merges the kept spans of a batch, and its trace-level fields.
+func (s *Store) merge(td TraceData, incoming []incomingSpan) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.mergeLocked(td, incoming)
+}
+
+// mergeLocked is merge with s.mu held.
+func (s *Store) mergeLocked(td TraceData, incoming []incomingSpan) error {
 	if s.closed {
 		return ErrClosed
 	}
@@ -343,20 +408,31 @@ type incomingSpan struct {
 func (s *Store) filter(spans map[string]SpanData) []incomingSpan {
 	out := make([]incomingSpan, 0, len(spans))
 	for id, sd := range spans {
-		if s.dropSpan(&sd) {
+		out = append(out, incomingSpan{id: id, data: sd})
+	}
+	out = s.keep(out)
+	slices.SortFunc(out, func(a, b incomingSpan) int {
+		return cmp.Or(cmp.Compare(a.data.StartTime, b.data.StartTime), strings.Compare(a.id, b.id))
+	})
+	return out
+}
+
+// keep applies the drop rules to a batch in place and returns the kept
+// spans.
+func (s *Store) keep(in []incomingSpan) []incomingSpan {
+	out := in[:0]
+	for _, sp := range in {
+		if s.dropSpan(&sp.data) {
 			continue
 		}
-		if sd.Attributes == nil {
-			sd.Attributes = map[string]any{}
+		if sp.data.Attributes == nil {
+			sp.data.Attributes = map[string]any{}
 		}
-		out = append(out, incomingSpan{id: id, data: sd})
+		out = append(out, sp)
 	}
 	if len(out) == 1 && out[0].data.Attributes["genkit:name"] == devRunActionWrapper {
 		out = out[:0]
 	}
-	slices.SortFunc(out, func(a, b incomingSpan) int {
-		return cmp.Or(cmp.Compare(a.data.StartTime, b.data.StartTime), strings.Compare(a.id, b.id))
-	})
 	return out
 }
 
@@ -402,6 +478,13 @@ func (s *Store) removeLocked(t *storedTrace) {
 	t.evicted = true
 	if t.idx != nil {
 		s.indexDirty = true
+		s.indexEvicted++
+		if s.indexEvicted > len(s.traces)+64 {
+			// Release the evicted traces: without a List call nothing
+			// else would, and their spans would stay reachable.
+			s.indexed = slices.DeleteFunc(s.indexed, func(t *storedTrace) bool { return t.evicted })
+			s.indexEvicted = 0
+		}
 	}
 }
 
@@ -409,6 +492,7 @@ func (s *Store) removeLocked(t *storedTrace) {
 func (s *Store) Get(traceID string) (TraceData, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.materializeLocked()
 	t := s.traces[traceID]
 	if t == nil {
 		return TraceData{}, false
@@ -435,6 +519,7 @@ func (t *storedTrace) copyLocked() TraceData {
 func (s *Store) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.materializeLocked()
 	return Stats{
 		Traces:             len(s.traces),
 		Spans:              s.spans,

@@ -56,6 +56,7 @@ func (s *Store) Subscribe(traceID string) *Subscription {
 	sub := &Subscription{store: s, traceID: traceID, ch: make(chan Event, s.subBuf)}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.materializeLocked()
 	if t := s.traces[traceID]; t != nil {
 		sub.snapshot, sub.found = t.copyLocked(), true
 	}

@@ -37,6 +37,7 @@ type config struct {
 	otlp           bool   // an OTEL_EXPORTER_OTLP_*ENDPOINT is set
 	syntheticFlows int
 	syntheticDAP   int
+	pprofAddr      string // --pprof-addr: serve net/http/pprof there; empty: off
 }
 
 type listFlag []string
@@ -96,6 +97,7 @@ func parseConfig(args []string, stderr io.Writer, getenv func(string) string) (*
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	fs.IntVar(&cfg.syntheticFlows, "synthetic-actions", 0, "register this many extra trivial flows (a measuring aid)")
 	fs.IntVar(&cfg.syntheticDAP, "synthetic-dap-actions", 0, "serve this many extra trivial tools from a dynamic action provider (a measuring aid)")
+	fs.StringVar(&cfg.pprofAddr, "pprof-addr", "", "serve Go profiles (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060 (a measuring aid; off by default)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, errHelp

@@ -80,6 +80,14 @@ func sameServer(a, b string) bool {
 	return ua.Hostname() == ub.Hostname() || (isLoopback(ua.Hostname()) && isLoopback(ub.Hostname()))
 }
 
+// exportConcurrency and exportLinger tune the export to a telemetry server:
+// up to 8 traces are posted at once, and a span that ends within 20 ms of
+// starting is sent once instead of at start and at end.
+const (
+	exportConcurrency = 8
+	exportLinger      = 20 * time.Millisecond
+)
+
 // telemetry is the runtime's tracing: the tracer provider, the in-memory
 // store and the exporter to a Genkit telemetry server.
 type telemetry struct {
@@ -96,7 +104,8 @@ type telemetry struct {
 func newTelemetry(ctx context.Context, cfg *config, logger *slog.Logger) (*telemetry, error) {
 	t := &telemetry{logger: logger, fixedURL: cfg.telemetryURL != ""}
 	t.store = tracestore.New(&tracestore.Options{MaxTraces: cfg.maxTraces, MaxBytes: cfg.maxTraceBytes, Logger: logger})
-	t.exporter = traceexport.New(&traceexport.Options{Realtime: cfg.realtime, Logger: logger})
+	t.exporter = traceexport.New(&traceexport.Options{Realtime: cfg.realtime, Logger: logger,
+		Concurrency: exportConcurrency, Linger: exportLinger})
 	opts := []sdktrace.TracerProviderOption{
 		sdktrace.WithSampler(sdktrace.AlwaysSample()),
 		sdktrace.WithSpanProcessor(t.store),
@@ -198,6 +207,11 @@ func serve(ctx context.Context, cfg *config, stderr io.Writer) error {
 		return err
 	}
 	defer extras.stop()
+	stopPprof, err := startPprof(cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer stopPprof()
 
 	if cfg.v2Server != "" {
 		tel.setSelf("", cfg.telemetryURL)

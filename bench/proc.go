@@ -1,0 +1,294 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// clockTicks is the kernel's USER_HZ, the unit of utime and stime in
+// /proc/<pid>/stat. It is 100 on every Linux architecture Go supports.
+const clockTicks = 100
+
+// cpuTime returns the user plus system CPU time the process pid has used,
+// from /proc/<pid>/stat (fields 14 and 15).
+func cpuTime(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name, field 2, is in parentheses and may hold spaces.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("malformed /proc/%d/stat", pid)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("short /proc/%d/stat", pid)
+	}
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, err
+	}
+	return time.Duration(ut+st) * time.Second / clockTicks, nil
+}
+
+// memInfo is a process's resident memory, in bytes.
+type memInfo struct {
+	RSS  int64 // VmRSS: resident now
+	Peak int64 // VmHWM: the peak resident set
+}
+
+// readMem reads VmRSS and VmHWM from /proc/<pid>/status.
+func readMem(pid int) (memInfo, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return memInfo{}, err
+	}
+	defer f.Close()
+	var m memInfo
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if !ok {
+			continue
+		}
+		var dst *int64
+		switch k {
+		case "VmRSS":
+			dst = &m.RSS
+		case "VmHWM":
+			dst = &m.Peak
+		default:
+			continue
+		}
+		kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		if err != nil {
+			return memInfo{}, err
+		}
+		*dst = kb << 10
+	}
+	return m, sc.Err()
+}
+
+// freePort returns a loopback port that was free a moment ago.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// server is one server process started by the harness.
+type server struct {
+	name    string
+	cmd     *exec.Cmd
+	url     string // http://127.0.0.1:<port>
+	port    int
+	started time.Time
+	ready   time.Duration // start to first healthy answer
+	logPath string
+	waitErr chan error
+	// pprofPort is the port of the server's pprof endpoint; 0 for none.
+	pprofPort int
+}
+
+// spec says how to start a server process.
+type spec struct {
+	name string
+	path string
+	args []string
+	dir  string
+	env  []string // added to the harness's environment, minus GENKIT_* and OTEL_*
+	// discover, when set, is a project root whose .genkit/runtimes holds
+	// the server's runtime file: the URL is taken from there (for SDKs
+	// that pick their own port).
+	discover string
+}
+
+// baseEnv is the harness's environment without the variables that would
+// change what a server under test does.
+func baseEnv() []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "GENKIT_") || strings.HasPrefix(kv, "OTEL_") {
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
+}
+
+// start runs s with GENKIT_REFLECTION_PORT set to a free port and waits
+// until GET /api/__health answers 200, polling every half millisecond.
+func start(ctx context.Context, s spec, logDir string, timeout time.Duration) (*server, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	args := make([]string, len(s.args))
+	for i, a := range s.args {
+		args[i] = strings.ReplaceAll(a, "{port}", strconv.Itoa(port))
+	}
+	cmd := exec.Command(s.path, args...)
+	cmd.Dir = s.dir
+	cmd.Env = append(baseEnv(), s.env...)
+	cmd.Env = append(cmd.Env, "GENKIT_REFLECTION_PORT="+strconv.Itoa(port))
+	logPath := filepath.Join(logDir, fmt.Sprintf("%s-%d.log", s.name, port))
+	lf, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stdout, cmd.Stderr = lf, lf
+	srv := &server{name: s.name, cmd: cmd, port: port, url: "http://127.0.0.1:" + strconv.Itoa(port),
+		logPath: logPath, waitErr: make(chan error, 1)}
+	client := &http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}, Timeout: time.Second}
+	srv.started = time.Now()
+	if err := cmd.Start(); err != nil {
+		lf.Close()
+		return nil, fmt.Errorf("starting %s: %w", s.name, err)
+	}
+	go func() { srv.waitErr <- cmd.Wait(); lf.Close() }()
+	deadline := srv.started.Add(timeout)
+	for {
+		if s.discover != "" {
+			if u := discoverURL(s.discover, cmd.Process.Pid); u != "" {
+				srv.url = u
+			}
+		}
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.url+"/api/__health", nil)
+		resp, err := client.Do(req)
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				srv.ready = time.Since(srv.started)
+				return srv, nil
+			}
+		}
+		select {
+		case err := <-srv.waitErr:
+			srv.waitErr <- err
+			return nil, fmt.Errorf("%s exited before it was healthy (%v); log: %s", s.name, err, tail(logPath))
+		default:
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			srv.stop()
+			return nil, fmt.Errorf("%s not healthy within %v; log: %s", s.name, timeout, tail(logPath))
+		}
+		time.Sleep(500 * time.Microsecond) // polling a child process: no signal to wait on
+	}
+}
+
+// discoverURL returns the reflection server URL in the runtime file of the
+// process pid under root/.genkit/runtimes, or "".
+func discoverURL(root string, pid int) string {
+	dir := filepath.Join(root, ".genkit", "runtimes")
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return ""
+	}
+	prefix := strconv.Itoa(pid) + "-"
+	for _, e := range ents {
+		if !strings.HasPrefix(e.Name(), prefix) {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			continue
+		}
+		var rf struct {
+			PID int    `json:"pid"`
+			URL string `json:"reflectionServerUrl"`
+		}
+		if json.Unmarshal(b, &rf) == nil && rf.PID == pid && rf.URL != "" {
+			return strings.Replace(rf.URL, "//localhost:", "//127.0.0.1:", 1)
+		}
+	}
+	return ""
+}
+
+// stop ends the server: SIGTERM, then SIGKILL after two seconds. It signals
+// only the process it started.
+func (s *server) stop() {
+	if s == nil || s.cmd.Process == nil {
+		return
+	}
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-s.waitErr:
+		s.waitErr <- err
+	case <-time.After(2 * time.Second):
+		s.cmd.Process.Kill()
+		err := <-s.waitErr
+		s.waitErr <- err
+	}
+}
+
+func (s *server) pid() int { return s.cmd.Process.Pid }
+
+// alive reports whether the process is still running.
+func (s *server) alive() bool {
+	select {
+	case err := <-s.waitErr:
+		s.waitErr <- err
+		return false
+	default:
+		return true
+	}
+}
+
+// tail returns the last lines of a log file, for error messages.
+func tail(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	if len(b) > 1500 {
+		b = b[len(b)-1500:]
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// servers tracks every process the harness started, so all are stopped on
+// the way out.
+type servers struct {
+	mu   sync.Mutex // guards list
+	list []*server
+}
+
+func (ss *servers) add(s *server) *server {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	ss.list = append(ss.list, s)
+	return s
+}
+
+func (ss *servers) stopAll() {
+	ss.mu.Lock()
+	list := ss.list
+	ss.list = nil
+	ss.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, s := range list {
+		wg.Go(s.stop)
+	}
+	wg.Wait()
+}
