@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/genkit-runtime/genkit-runtime/internal/jsontext"
 	"github.com/genkit-runtime/genkit-runtime/registry"
 	"github.com/genkit-runtime/genkit-runtime/status"
 )
@@ -189,18 +190,6 @@ func canFlush(w http.ResponseWriter) bool {
 	}
 }
 
-// marshalJSON is json.Marshal without HTML escaping, so lines carry the
-// same bytes JSON.stringify would.
-func marshalJSON(v any) ([]byte, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
-}
-
 func (rw *runWriter) headersSent() bool {
 	rw.mu.Lock()
 	defer rw.mu.Unlock()
@@ -256,7 +245,7 @@ func (rw *runWriter) finalRun(res registry.Result, runErr error) error {
 
 // final writes the final object f, with no trailing newline.
 func (rw *runWriter) final(f finalResult) error {
-	b, err := marshalJSON(f)
+	b, err := jsontext.Marshal(f)
 	if err != nil {
 		st := wireStatus(status.Errorf(status.Internal, "encoding result: %v", err))
 		b, _ = json.Marshal(finalResult{Error: &st})
@@ -282,11 +271,11 @@ func (rw *runWriter) writeFinalLocked(b []byte) error {
 }
 
 // appendFinal appends the final object of a run to dst: the bytes
-// marshalJSON(finalOf(res, err)) gives, built directly on success since the
+// jsontext.Marshal(finalOf(res, err)) gives, built directly on success since the
 // output is already compact JSON.
 func appendFinal(dst []byte, res registry.Result, err error) ([]byte, error) {
 	if err != nil {
-		b, err := marshalJSON(finalOf(res, err))
+		b, err := jsontext.Marshal(finalOf(res, err))
 		return append(dst, b...), err
 	}
 	if need := len(dst) + len(res.Output) + len(res.TraceID) + 40; cap(dst) < need {

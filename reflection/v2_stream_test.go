@@ -3,7 +3,6 @@ package reflection
 import (
 	"encoding/json"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -117,53 +116,6 @@ func FuzzV2CheckMessage(f *testing.F) {
 		}
 		if resp.JSONRPC != "2.0" || !slices.Contains([]int64{codeParseError, codeInvalidRequest}, resp.Error.Code) {
 			t.Fatalf("reply %q to %q", reply, data)
-		}
-	})
-}
-
-var v2UnescapeTests = []string{
-	`"<a href=\"x\">&amp;</a>"`,
-	`{"k":"\\u003c not an escape","v":"\u003c\u003e\u0026","w":"\u00e9"}`,
-	`["\\","\\\\u003c","\u003"]`,
-	`{}`,
-}
-
-func TestV2UnescapeHTML(t *testing.T) {
-	b, err := json.Marshal(map[string]string{"s": `<b>&"\u003c`})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, want := string(unescapeHTML(b)), `{"s":"<b>&\"\\u003c"}`; got != want {
-		t.Errorf("unescapeHTML(%s) = %s, want %s", b, got, want)
-	}
-}
-
-// FuzzV2UnescapeHTML checks that unescaping never changes the value a
-// JSON text encodes.
-func FuzzV2UnescapeHTML(f *testing.F) {
-	for _, s := range v2UnescapeTests {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		var want any
-		if err := json.Unmarshal([]byte(s), &want); err != nil {
-			// Any string, encoded, is JSON.
-			b, _ := json.Marshal(s)
-			s = string(b)
-			if err := json.Unmarshal(b, &want); err != nil {
-				t.Fatal(err)
-			}
-		}
-		out := unescapeHTML([]byte(s))
-		var got any
-		if err := json.Unmarshal(out, &got); err != nil {
-			t.Fatalf("unescapeHTML(%q) = %q: %v", s, out, err)
-		}
-		if diff := cmp.Diff(want, got); diff != "" {
-			t.Fatalf("unescapeHTML(%q) = %q changed the value (-want +got):\n%s", s, out, diff)
-		}
-		if strings.Contains(string(out), `\u003c`) && !strings.Contains(s, `\\u003c`) {
-			t.Fatalf("unescapeHTML(%q) = %q left an escape", s, out)
 		}
 	})
 }

@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/genkit-runtime/genkit-runtime/internal/jsontext"
 	"github.com/genkit-runtime/genkit-runtime/status"
 )
 
@@ -320,23 +321,7 @@ func marshalOutput(v any) (json.RawMessage, error) {
 		}
 		return b.Bytes(), nil
 	}
-	return marshalJSON(v)
-}
-
-// marshalJSON is json.Marshal without HTML escaping.
-func marshalJSON(v any) ([]byte, error) {
-	// json.Marshal differs only where it escaped <, > or & as \u003c,
-	// \u003e or \u0026; without any "\u00" its output is the same.
-	if b, err := json.Marshal(v); err == nil && !bytes.Contains(b, []byte(`\u00`)) {
-		return b, nil
-	}
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+	return jsontext.Marshal(v)
 }
 
 // compactJSON returns raw without insignificant white space, or raw itself
@@ -370,7 +355,7 @@ func contextAttr(c map[string]any) string {
 			shown[k] = "<redacted>"
 		}
 	}
-	b, err := marshalJSON(shown)
+	b, err := jsontext.Marshal(shown)
 	if err != nil {
 		return "{}"
 	}

@@ -1,8 +1,6 @@
 package tracestore
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -11,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/genkit-runtime/genkit-runtime/internal/jsontext"
 	"github.com/genkit-runtime/genkit-runtime/status"
 )
 
@@ -208,7 +207,7 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request) {
 	defer func() { _ = rc.SetWriteDeadline(time.Time{}) }()
 
 	send := func(v any) bool {
-		b, err := marshalJSON(v)
+		b, err := jsontext.Marshal(v)
 		if err != nil {
 			h.log.Error("tracestore: encoding stream message", "traceId", traceID, "err", err)
 			return false
@@ -242,7 +241,7 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) writeJSON(w http.ResponseWriter, v any) {
-	b, err := marshalJSON(v)
+	b, err := jsontext.Marshal(v)
 	if err != nil {
 		h.writeError(w, http.StatusInternalServerError, status.Errorf(status.Internal, "encoding response: %v", err))
 		return
@@ -257,7 +256,7 @@ func (h *Handler) writeJSON(w http.ResponseWriter, v any) {
 // writeError writes err as a wire Status with the given HTTP status.
 func (h *Handler) writeError(w http.ResponseWriter, httpStatus int, err error) {
 	st := status.FromError(err)
-	b, merr := marshalJSON(st)
+	b, merr := jsontext.Marshal(st)
 	if merr != nil {
 		http.Error(w, st.Message, httpStatus)
 		return
@@ -268,16 +267,4 @@ func (h *Handler) writeError(w http.ResponseWriter, httpStatus int, err error) {
 	if _, err := w.Write(b); err != nil {
 		h.log.Debug("tracestore: writing response", "err", err)
 	}
-}
-
-// marshalJSON encodes v like JSON.stringify: without HTML escaping and
-// without a trailing newline.
-func marshalJSON(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }

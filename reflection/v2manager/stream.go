@@ -11,6 +11,8 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/sourcegraph/jsonrpc2"
+
+	"github.com/genkit-runtime/genkit-runtime/internal/jsontext"
 )
 
 // stream is a jsonrpc2.ObjectStream over a runtime's WebSocket: one
@@ -91,7 +93,7 @@ func (s *stream) WriteObject(obj any) error {
 	if err != nil {
 		return err
 	}
-	return s.write(unescapeHTML(data))
+	return s.write(jsontext.UnescapeHTML(data))
 }
 
 func (s *stream) write(data []byte) error {
@@ -164,44 +166,4 @@ func classify(data []byte) (json.RawMessage, error) {
 		return params, fmt.Errorf("message %.200s: \"jsonrpc\" must be \"2.0\"", data)
 	}
 	return params, nil
-}
-
-// unescapeHTML undoes encoding/json's escaping of <, > and & (\u003c,
-// \u003e, \u0026), which jsonrpc2 applies, so messages carry the bytes
-// JSON.stringify would, as the CLI's do. Backslashes occur only in JSON
-// strings, where each starts an escape.
-func unescapeHTML(b []byte) []byte {
-	if !bytes.Contains(b, []byte(`\u00`)) {
-		return b
-	}
-	out := make([]byte, 0, len(b))
-	for i := 0; i < len(b); i++ {
-		c := b[i]
-		if c != '\\' {
-			out = append(out, c)
-			continue
-		}
-		if i+5 < len(b) && b[i+1] == 'u' && b[i+2] == '0' && b[i+3] == '0' {
-			var r byte
-			switch string(b[i+4 : i+6]) {
-			case "3c":
-				r = '<'
-			case "3e":
-				r = '>'
-			case "26":
-				r = '&'
-			}
-			if r != 0 {
-				out = append(out, r)
-				i += 5
-				continue
-			}
-		}
-		out = append(out, c)
-		if i+1 < len(b) {
-			i++
-			out = append(out, b[i])
-		}
-	}
-	return out
 }

@@ -1,0 +1,74 @@
+package jsontext
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestMarshal(t *testing.T) {
+	for _, tc := range []struct {
+		in   any
+		want string
+	}{
+		{map[string]string{"a": "<b>&</b>"}, `{"a":"<b>&</b>"}`},
+		{[]int{1, 2}, `[1,2]`},
+	} {
+		got, err := Marshal(tc.in)
+		if err != nil || string(got) != tc.want {
+			t.Errorf("Marshal(%v) = %s, %v; want %s", tc.in, got, err, tc.want)
+		}
+	}
+}
+
+var unescapeTests = []string{
+	`"<a href=\"x\">&amp;</a>"`,
+	`{"k":"\\u003c not an escape","v":"\u003c\u003e\u0026","w":"\u00e9"}`,
+	`["\\","\\\\u003c","\u003"]`,
+	`{}`,
+}
+
+func TestUnescapeHTML(t *testing.T) {
+	b, err := json.Marshal(map[string]string{"s": `<b>&"\u003c`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(UnescapeHTML(b)), `{"s":"<b>&\"\\u003c"}`; got != want {
+		t.Errorf("UnescapeHTML(%s) = %s, want %s", b, got, want)
+	}
+}
+
+// FuzzUnescapeHTML checks that unescaping never changes the value a
+// JSON text encodes.
+func FuzzUnescapeHTML(f *testing.F) {
+	for _, s := range unescapeTests {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		var want any
+		if err := json.Unmarshal([]byte(s), &want); err != nil {
+			// Any string, encoded, is JSON.
+			b, _ := json.Marshal(s)
+			s = string(b)
+			if err := json.Unmarshal(b, &want); err != nil {
+				t.Fatal(err)
+			}
+		}
+		out := UnescapeHTML([]byte(s))
+		var got any
+		if err := json.Unmarshal(out, &got); err != nil {
+			t.Fatalf("UnescapeHTML(%q) = %q: %v", s, out, err)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Fatalf("UnescapeHTML(%q) = %q changed the value (-want +got):\n%s", s, out, diff)
+		}
+		if strings.Contains(string(out), `\u003c`) && !strings.Contains(s, `\\u003c`) {
+			t.Fatalf("UnescapeHTML(%q) = %q left an escape", s, out)
+		}
+	})
+}
