@@ -296,7 +296,7 @@ func TestRunErrorsThroughHandler(t *testing.T) {
 	}{
 		{name: "missing action", key: "/dynamic-action-provider/good:tool/nope", wantHTTP: 404, wantCode: status.NotFound},
 		{name: "pattern", key: "/dynamic-action-provider/good:tool/*", wantHTTP: 404, wantCode: status.NotFound},
-		{name: "malformed", key: "/dynamic-action-provider/good:tool/", wantHTTP: 200, wantCode: status.InvalidArgument},
+		{name: "malformed", key: "/dynamic-action-provider/good:tool/", wantHTTP: 400, wantCode: status.InvalidArgument},
 		{name: "invalid input", key: "/dynamic-action-provider/good:tool/multiply", input: map[string]any{"a": "x"},
 			wantHTTP: 200, wantCode: status.InvalidArgument},
 		{name: "failing provider", key: "/dynamic-action-provider/bad:tool/x", wantHTTP: 200, wantCode: status.Unavailable},

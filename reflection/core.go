@@ -63,7 +63,7 @@ func newCore(reg *registry.Registry, tp trace.TracerProvider, flusher TraceFlush
 func (c *core) run(ctx context.Context, rr *runRequest, hooks runHooks) (registry.Result, error) {
 	a, err := c.reg.Resolve(ctx, rr.Key)
 	if err != nil {
-		return registry.Result{}, err
+		return registry.Result{}, &resolveError{err}
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -94,6 +94,14 @@ func (c *core) run(ctx context.Context, rr *runRequest, hooks runHooks) (registr
 	}
 	return res, err
 }
+
+// resolveError marks an error resolving a run's key: the request names no
+// runnable action (NOT_FOUND) or is malformed (INVALID_ARGUMENT), as
+// opposed to an error of the action itself.
+type resolveError struct{ err error }
+
+func (e *resolveError) Error() string { return e.err.Error() }
+func (e *resolveError) Unwrap() error { return e.err }
 
 // flush waits, for at most the flush timeout, until the trace has been
 // delivered by the exporter. It does not depend on the run's own context,

@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"slices"
 	"time"
+	"unicode/utf8"
 
 	"go.opentelemetry.io/otel/trace"
 
@@ -255,11 +256,18 @@ func (h *Handler) decodeBody(w http.ResponseWriter, r *http.Request, v any) erro
 	if len(data) == 0 {
 		return status.Errorf(status.InvalidArgument, "request body is empty; want a JSON object")
 	}
+	if !utf8.Valid(data) {
+		return errInvalidUTF8
+	}
 	if err := json.Unmarshal(data, v); err != nil {
 		return status.Errorf(status.InvalidArgument, "malformed request body: %s", jsonErrorText(err))
 	}
 	return nil
 }
+
+// errInvalidUTF8 refuses a body that is not UTF-8: JSON text must be, and
+// decoding would silently replace the bad bytes.
+var errInvalidUTF8 = status.Errorf(status.InvalidArgument, "request body is not valid UTF-8")
 
 // httpStatusOf returns the HTTP status for a request-level error.
 func httpStatusOf(err error) int {

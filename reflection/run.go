@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"unicode/utf8"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/trace"
@@ -41,6 +42,9 @@ func (h *Handler) decodeRunBody(w http.ResponseWriter, r *http.Request, v *v1Run
 	data := make([]byte, n)
 	if _, err := io.ReadFull(r.Body, data); err != nil {
 		return status.Errorf(status.InvalidArgument, "reading request body: %w", err)
+	}
+	if !utf8.Valid(data) {
+		return errInvalidUTF8
 	}
 	if err := json.Unmarshal(data, v); err != nil {
 		return status.Errorf(status.InvalidArgument, "malformed request body: %s", jsonErrorText(err))
@@ -112,10 +116,15 @@ func (h *Handler) runAction(w http.ResponseWriter, r *http.Request) {
 		hooks.chunk = rw.chunk
 	}
 	res, err := h.core.run(r.Context(), rr, hooks)
-	if err != nil && !rw.headersSent() && registry.IsNotFound(err) && registry.TraceIDOf(err) == "" {
-		// The action does not exist: a request-level error.
-		writeStatus(w, http.StatusNotFound, err)
-		return
+	var re *resolveError
+	if errors.As(err, &re) && !rw.headersSent() {
+		// No action to run because of the request: a request-level error,
+		// 404 for an unknown key, 400 for a malformed one. Other failures
+		// to resolve (a provider that is down) are the run's.
+		if c := status.CodeOf(err); c == status.NotFound || c == status.InvalidArgument {
+			writeStatus(w, c.HTTPStatus(), err)
+			return
+		}
 	}
 	if werr := rw.finalRun(res, err); werr != nil {
 		h.opts.Logger.Debug("writing run result failed", "key", rr.Key, "err", werr)
