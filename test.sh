@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of genkit-runtime on a machine with Go and Node.js:
 # installs the pinned npm packages the end-to-end tests drive (the Genkit
-# CLI, its telemetry server, an MCP test server), checks formatting and vet,
+# CLI, its telemetry server, an MCP test server) and the SDK fixtures of the
+# conformance suite, checks formatting and vet,
 # runs all Go tests with the race detector (end-to-end tests against the real
 # CLI included), then a short fuzz smoke run of every fuzz target.
 set -euo pipefail
@@ -11,6 +12,10 @@ FUZZTIME=${FUZZTIME:-5s}
 
 echo "== npm ci (e2e/node)"
 (cd e2e/node && npm ci --no-audit --no-fund --loglevel=error)
+
+echo "== SDK fixtures for the conformance suite (e2e/fixtures)"
+(cd e2e/fixtures/js && npm ci --no-audit --no-fund --loglevel=error)
+(cd e2e/fixtures/gosdk && go build -o gosdk-fixture .)
 
 echo "== go mod download"
 go mod download
