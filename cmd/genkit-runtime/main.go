@@ -37,6 +37,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		switch args[0] {
 		case "runtimes":
 			return runRuntimes(ctx, args[1:], stdout, stderr)
+		case "conformance":
+			return runConformance(ctx, args[1:], stdout, stderr)
 		}
 	}
 	cfg, err := parseConfig(args, stderr, getenv)
