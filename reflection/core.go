@@ -81,7 +81,9 @@ func (c *core) run(ctx context.Context, rr *runRequest, hooks runHooks) (registr
 			}
 		},
 	}
-	req := &registry.Request{Input: rr.Input, Init: rr.Init, Context: rr.Context, InputStream: hooks.input}
+	// Every run request was decoded from a validated JSON body, v1 or v2, so
+	// its input is well-formed JSON.
+	req := &registry.Request{Input: rr.Input, InputValid: true, Init: rr.Init, Context: rr.Context, InputStream: hooks.input}
 	if hooks.chunk != nil {
 		req.Stream = hooks.chunk
 	}

@@ -243,18 +243,9 @@ func (e *errTooLarge) Error() string { return "request body is larger than the l
 // Its errors are *status.Error values whose code and HTTP status
 // (httpStatusOf) say what was wrong.
 func (h *Handler) decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
-	body := http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes)
-	data, err := io.ReadAll(body)
+	data, err := h.readBody(w, r)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return &status.Error{Code: status.ResourceExhausted, Err: &errTooLarge{mbe.Limit},
-				Message: "request body is larger than the limit of " + formatBytes(mbe.Limit)}
-		}
-		return status.Errorf(status.InvalidArgument, "reading request body: %w", err)
-	}
-	if len(data) == 0 {
-		return status.Errorf(status.InvalidArgument, "request body is empty; want a JSON object")
+		return err
 	}
 	if !utf8.Valid(data) {
 		return errInvalidUTF8
@@ -263,6 +254,32 @@ func (h *Handler) decodeBody(w http.ResponseWriter, r *http.Request, v any) erro
 		return status.Errorf(status.InvalidArgument, "malformed request body: %s", jsonErrorText(err))
 	}
 	return nil
+}
+
+// readBody reads a request body of at most MaxBodyBytes that is not empty.
+// A body whose length is announced is read into one buffer of
+// that size.
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	var data []byte
+	var err error
+	if n := r.ContentLength; n > 0 && n <= h.opts.MaxBodyBytes {
+		data = make([]byte, n)
+		_, err = io.ReadFull(r.Body, data)
+	} else {
+		data, err = io.ReadAll(http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes))
+	}
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, &status.Error{Code: status.ResourceExhausted, Err: &errTooLarge{mbe.Limit},
+				Message: "request body is larger than the limit of " + formatBytes(mbe.Limit)}
+		}
+		return nil, status.Errorf(status.InvalidArgument, "reading request body: %w", err)
+	}
+	if len(data) == 0 {
+		return nil, status.Errorf(status.InvalidArgument, "request body is empty; want a JSON object")
+	}
+	return data, nil
 }
 
 // errInvalidUTF8 refuses a body that is not UTF-8: JSON text must be, and

@@ -2,10 +2,10 @@ package reflection
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"sync"
@@ -31,23 +31,18 @@ type v1RunRequest struct {
 	TelemetryLabels map[string]string `json:"telemetryLabels"`
 }
 
-// decodeRunBody is decodeBody for a run request: a body whose length is
-// announced, and within the limit, is read into one buffer of that size;
-// any other goes through decodeBody. Its errors are decodeBody's.
+// decodeRunBody reads and decodes a run request body in one pass (see
+// decodeJSON). Its errors are decodeBody's.
 func (h *Handler) decodeRunBody(w http.ResponseWriter, r *http.Request, v *v1RunRequest) error {
-	n := r.ContentLength
-	if n <= 0 || n > h.opts.MaxBodyBytes {
-		return h.decodeBody(w, r, v)
-	}
-	data := make([]byte, n)
-	if _, err := io.ReadFull(r.Body, data); err != nil {
-		return status.Errorf(status.InvalidArgument, "reading request body: %w", err)
+	data, err := h.readBody(w, r)
+	if err != nil {
+		return err
 	}
 	if !utf8.Valid(data) {
 		return errInvalidUTF8
 	}
-	if err := json.Unmarshal(data, v); err != nil {
-		return status.Errorf(status.InvalidArgument, "malformed request body: %s", jsonErrorText(err))
+	if err := v.decodeJSON(data); err != nil {
+		return status.Errorf(status.InvalidArgument, "malformed request body: %s", err.Error())
 	}
 	return nil
 }
@@ -220,7 +215,7 @@ func (rw *runWriter) chunk(c any) error {
 		return status.Errorf(status.Internal, "encoding stream chunk: %w", err)
 	}
 	if rw.err != nil {
-		return rw.err
+		return clientGone(rw.err)
 	}
 	if !rw.sent {
 		rw.w.Header().Set("Content-Type", rw.contentType())
@@ -229,13 +224,21 @@ func (rw *runWriter) chunk(c any) error {
 	}
 	if _, err := rw.w.Write(rw.line.Bytes()); err != nil {
 		rw.err = err
-		return err
+		return clientGone(err)
 	}
 	if err := rw.rc.Flush(); err != nil {
 		rw.err = err
-		return err
+		return clientGone(err)
 	}
 	return nil
+}
+
+// clientGone is the error a stream chunk returns when it cannot be written:
+// the client has gone away, which cancels the run exactly as the end of the
+// request context does, so the run's spans end as cancelled rather than
+// with a network error.
+func clientGone(err error) error {
+	return fmt.Errorf("client went away: %w (%w)", context.Canceled, err)
 }
 
 // finalRun writes the final object of a run's outcome, with no trailing

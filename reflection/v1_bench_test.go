@@ -2,7 +2,6 @@ package reflection
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -91,17 +90,24 @@ func BenchmarkListActions10000(b *testing.B) {
 }
 
 func BenchmarkDecodeRunRequest(b *testing.B) {
-	data := []byte(`{"key":"/flow/greet","input":{"name":"Ada","count":3},"context":{"auth":{"uid":"u"}},` +
-		`"telemetryLabels":{"l":"v"},"runtimeId":"123-3100"}`)
-	b.ReportAllocs()
-	b.SetBytes(int64(len(data)))
-	for b.Loop() {
-		var body v1RunRequest
-		if err := json.Unmarshal(data, &body); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := decodeRunRequest(&body); err != nil {
-			b.Fatal(err)
-		}
+	for _, bc := range []struct{ name, data string }{
+		{"greet", `{"key":"/flow/greet","input":{"name":"Ada","count":3},"context":{"auth":{"uid":"u"}},` +
+			`"telemetryLabels":{"l":"v"},"runtimeId":"123-3100"}`},
+		{"echo1KB", `{"key":"/flow/echo","input":{"data":"` + strings.Repeat("x", 1000) + `"},"runtimeId":"123-3100"}`},
+	} {
+		data := []byte(bc.data)
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				var body v1RunRequest
+				if err := body.decodeJSON(data); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := decodeRunRequest(&body); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -124,17 +126,53 @@ func FuzzV1RunAction(f *testing.F) {
 	})
 }
 
-// FuzzV1DecodeRunRequest checks that a decoded run request is well formed.
+// FuzzV1DecodeRunRequest checks the one-pass run request decoder against
+// encoding/json: of UTF-8 bodies, it accepts exactly the well-formed ones whose
+// members have the right types, decodes them to what encoding/json gives
+// (member names matched exactly, where encoding/json ignores case), and a
+// decoded request is well formed.
 func FuzzV1DecodeRunRequest(f *testing.F) {
 	for _, s := range v1RunBodySeeds {
 		f.Add([]byte(s))
 	}
+	f.Add([]byte(`{"key":"/flow/echo","key":"/flow/greet","input":{"a":1,"a":2}}`))
+	f.Add([]byte(`{"key":"\u002fflow\/echo","input":" spaced ","x":[{}]} `))
+	f.Add([]byte(`{"key":"/flow/echo"} {}`))
+	f.Add([]byte(`{"key":"/flow/\ud800","input":"\udc00"}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		var body v1RunRequest
-		if json.Unmarshal(data, &body) != nil {
+		if !utf8.Valid(data) {
+			return // refused before decoding
+		}
+		var got v1RunRequest
+		gotErr := got.decodeJSON(data)
+		var want v1RunRequest
+		wantErr := json.Unmarshal(data, &want)
+		if gotErr == nil {
+			if !json.Valid(data) {
+				t.Fatalf("accepted %q, which is not valid JSON", data)
+			}
+		} else if wantErr == nil && exactMemberNames(data) {
+			t.Fatalf("refused %q (%v), which encoding/json decodes", data, gotErr)
+		}
+		if gotErr != nil || wantErr != nil || !exactMemberNames(data) {
 			return
 		}
-		rr, err := decodeRunRequest(&body)
+		if (got.Key == nil) != (want.Key == nil) || (got.Key != nil && *got.Key != *want.Key) {
+			t.Fatalf("key %v; encoding/json %v", got.Key, want.Key)
+		}
+		for _, p := range []struct{ name, got, want string }{
+			{"input", string(got.Input), string(want.Input)},
+			{"init", string(got.Init), string(want.Init)},
+			{"context", string(got.Context), string(want.Context)},
+		} {
+			if p.got != p.want {
+				t.Fatalf("%s %q; encoding/json %q", p.name, p.got, p.want)
+			}
+		}
+		if !maps.Equal(got.TelemetryLabels, want.TelemetryLabels) {
+			t.Fatalf("telemetryLabels %v; encoding/json %v", got.TelemetryLabels, want.TelemetryLabels)
+		}
+		rr, err := decodeRunRequest(&got)
 		if err != nil {
 			if status.CodeOf(err) != status.InvalidArgument {
 				t.Fatalf("decodeRunRequest error %v is not INVALID_ARGUMENT", err)
@@ -150,6 +188,24 @@ func FuzzV1DecodeRunRequest(f *testing.F) {
 			}
 		}
 	})
+}
+
+// exactMemberNames reports whether every top-level member name of the JSON
+// object data that encoding/json would take for a run request field is
+// spelled exactly as that field, so the two decoders must agree.
+func exactMemberNames(data []byte) bool {
+	var members map[string]json.RawMessage
+	if json.Unmarshal(data, &members) != nil {
+		return true
+	}
+	for name := range members {
+		for _, field := range []string{"key", "input", "init", "context", "telemetryLabels"} {
+			if name != field && strings.EqualFold(name, field) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // FuzzV1NDJSONWriter writes arbitrary JSON chunks and a final object

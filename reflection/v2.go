@@ -96,6 +96,11 @@ type ClientOptions struct {
 	// MaxMessageBytes is the largest message accepted; a larger one ends
 	// the connection. If zero, DefaultMaxMessageBytes.
 	MaxMessageBytes int64
+	// ShutdownGrace is how long runs in progress may go on once Run's
+	// context ends; then they are cancelled. Either way each is answered
+	// before the connection is closed, and requests that arrive meanwhile
+	// are refused with UNAVAILABLE. If zero, runs are cancelled at once.
+	ShutdownGrace time.Duration
 }
 
 // Client is the runtime side of Reflection API v2: it dials the manager

@@ -19,6 +19,7 @@ import (
 	"github.com/genkit-runtime/genkit-runtime/reflection"
 	"github.com/genkit-runtime/genkit-runtime/reflection/v2manager"
 	"github.com/genkit-runtime/genkit-runtime/registry"
+	"github.com/genkit-runtime/genkit-runtime/status"
 )
 
 // TestV2IDs checks that request ids are echoed exactly, strings and
@@ -405,7 +406,9 @@ func TestV2BadServerURL(t *testing.T) {
 	}
 }
 
-// TestV2StopCancelsRuns stops the client in the middle of a run.
+// TestV2StopCancelsRuns stops the client in the middle of a run, with no
+// grace period: the run is cancelled at once and still answered before the
+// connection closes.
 func TestV2StopCancelsRuns(t *testing.T) {
 	e := newV2Env(t, nil)
 	run, err := e.rt.StartAction(v2Ctx(t), &v2manager.RunRequest{Key: "/flow/wait", Input: map[string]int{"ms": 600000}}, nil)
@@ -417,8 +420,69 @@ func TestV2StopCancelsRuns(t *testing.T) {
 	if s := e.ends.waitRootEnd(t, run.TraceID()); s.Status().Code != codes.Error {
 		t.Errorf("span status = %+v", s.Status())
 	}
-	if _, err := run.Wait(v2Ctx(t)); !errors.Is(err, v2manager.ErrDisconnected) {
-		t.Errorf("Wait = %v, want ErrDisconnected", err)
+	_, err = run.Wait(v2Ctx(t))
+	if st, ok := v2RPCError(t, err).Status(); !ok || st.Code != int(status.Cancelled) || st.TraceID() != run.TraceID() {
+		t.Errorf("Wait = %v (status %+v), want CANCELLED of trace %s", err, st, run.TraceID())
+	}
+}
+
+// TestV2ShutdownGrace stops the client with runs in progress and a grace
+// period: a run that ends within it gets its result, a stream keeps
+// streaming, requests that arrive meanwhile are refused with UNAVAILABLE,
+// and at the end of the grace period the rest are cancelled, each answered
+// before the connection closes.
+func TestV2ShutdownGrace(t *testing.T) {
+	const grace = 800 * time.Millisecond
+	e := newV2Env(t, &v2EnvConfig{client: func(o *reflection.ClientOptions) { o.ShutdownGrace = grace }})
+	ctx := v2Ctx(t)
+	start := func(key string, input any, stream bool) *v2manager.Run {
+		t.Helper()
+		run, err := e.rt.StartAction(ctx, &v2manager.RunRequest{Key: key, Input: input, Stream: stream}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		<-run.Started()
+		return run
+	}
+	short := start("/flow/wait", map[string]int{"ms": 300}, false)
+	long := start("/flow/wait", map[string]int{"ms": 600000}, false)
+	stream := start("/flow/count", map[string]int{"count": 1000, "delayMs": 20}, true)
+
+	stopped := make(chan time.Time, 1)
+	began := time.Now()
+	go func() {
+		e.stop()
+		stopped <- time.Now()
+	}()
+	// Until the client notices the stop, runs are still taken; after it,
+	// they are refused.
+	for {
+		_, err := e.rt.RunAction(ctx, &v2manager.RunRequest{Key: "/flow/echo", Input: 1}, nil)
+		if err == nil {
+			continue
+		}
+		st, ok := v2RPCError(t, err).Status()
+		if !ok || st.Code != int(status.Unavailable) {
+			t.Fatalf("run during shutdown: %v (status %+v), want UNAVAILABLE", err, st)
+		}
+		break
+	}
+
+	if res, err := short.Wait(ctx); err != nil || string(res.Result) != `{"waitedMs":300}` {
+		t.Errorf("short run: %v, %v; want its result", res, err)
+	}
+	for _, run := range []*v2manager.Run{long, stream} {
+		_, err := run.Wait(ctx)
+		if st, ok := v2RPCError(t, err).Status(); !ok || st.Code != int(status.Cancelled) {
+			t.Errorf("run %s: %v (status %+v), want CANCELLED", run.ID(), err, st)
+		}
+	}
+	end := <-stopped
+	if d := end.Sub(began); d < grace || d > grace+3*time.Second {
+		t.Errorf("stopped after %v; want the grace period %v, plus a little", d, grace)
+	}
+	if n := len(stream.Chunks()); n < 10 {
+		t.Errorf("the stream sent %d chunks during the grace period; want it to go on streaming", n)
 	}
 }
 

@@ -100,7 +100,9 @@ type session struct {
 	c      *Client
 	stream *wsStream // set before the first message is handled
 
-	mu            sync.Mutex // guards active, pending, pendingChunks and finished
+	mu            sync.Mutex // guards draining, active, pending, pendingChunks and finished
+	draining      bool       // shutting down: no new work is taken
+	work          sync.WaitGroup
 	active        map[string]*activeRun
 	pending       map[string]*pendingInput
 	pendingChunks int
@@ -123,15 +125,17 @@ type pendingInput struct {
 var _ jsonrpc2.Handler = (*session)(nil)
 
 // serve registers and serves the connection until it is lost or ctx is
-// done, and returns why it ended. Runs it started may still be finishing;
-// they are cancelled and their results dropped.
+// done, and returns why it ended. When ctx ends, the runs in progress get
+// ShutdownGrace to finish and are then cancelled, each answered before the
+// connection closes; when the connection is lost, they are cancelled and
+// their results dropped.
 func (s *session) serve(ctx context.Context, ws *websocket.Conn) error {
 	o := &s.c.opts
 	stream := newWSStream(ws, o.WriteTimeout, o.PongWait, o.MaxMessageBytes)
 	s.stream = stream
 	// The connection's context, from which runs derive, is cancelled only
-	// after the connection is closed, so that no answer of a run cancelled
-	// by shutdown is sent: the manager sees the connection end instead.
+	// after the connection is closed, so that shutdown can wait for runs
+	// and answer them.
 	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	conn := jsonrpc2.NewConn(cctx, stream, s, jsonrpc2.SetLogger(printfLogger{o.Logger}))
 	var wg sync.WaitGroup
@@ -141,6 +145,7 @@ func (s *session) serve(ctx context.Context, ws *websocket.Conn) error {
 	wg.Go(func() { s.register(cctx, conn) })
 	select {
 	case <-ctx.Done():
+		s.drain(conn)
 	case <-conn.DisconnectNotify():
 	}
 	conn.Close()
@@ -148,6 +153,69 @@ func (s *session) serve(ctx context.Context, ws *websocket.Conn) error {
 	wg.Wait()
 	<-stream.readerDone
 	return stream.readErr
+}
+
+// errShuttingDown is the cause of runs cancelled at the end of the
+// shutdown grace period.
+var errShuttingDown = errors.New("the runtime is shutting down")
+
+// drain stops taking work and waits for the work in progress: runs get
+// ShutdownGrace, then are cancelled and waited for again, at most
+// FlushTimeout plus a second, so that each is answered. It returns early if
+// the connection is lost.
+func (s *session) drain(conn *jsonrpc2.Conn) {
+	o := &s.c.opts
+	s.mu.Lock()
+	s.draining = true
+	n := len(s.active)
+	s.mu.Unlock()
+	done := make(chan struct{})
+	s.c.runs.Go(func() {
+		s.work.Wait()
+		close(done)
+	})
+	wait := func(d time.Duration) bool {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-done:
+			return true
+		case <-conn.DisconnectNotify():
+			return true
+		case <-t.C:
+			return false
+		}
+	}
+	if n > 0 {
+		o.Logger.Info("waiting for runs in progress", "runs", n, "grace", o.ShutdownGrace)
+	}
+	if o.ShutdownGrace > 0 && wait(o.ShutdownGrace) {
+		return
+	}
+	s.mu.Lock()
+	for _, ar := range s.active {
+		ar.cancel(errShuttingDown)
+	}
+	s.mu.Unlock()
+	if !wait(o.FlushTimeout + time.Second) {
+		o.Logger.Warn("runs still in progress at shutdown; their answers are lost")
+	}
+}
+
+// takeWork counts one more piece of work, which the caller ends with
+// s.work.Done, and reports true, unless the session is shutting down.
+// s.mu is held.
+func (s *session) takeWork() bool {
+	if s.draining {
+		return false
+	}
+	s.work.Add(1)
+	return true
+}
+
+// replyShuttingDown refuses req because the session is shutting down.
+func (s *session) replyShuttingDown(ctx context.Context, conn *jsonrpc2.Conn, req *jsonrpc2.Request) {
+	s.replyStatus(ctx, conn, req, status.FromError(status.Errorf(status.Unavailable, "%v", errShuttingDown)))
 }
 
 // register sends the register request and passes the telemetry URL of its
@@ -288,13 +356,22 @@ func (s *session) listActions(ctx context.Context, conn *jsonrpc2.Conn, req *jso
 	if req.Notif {
 		return
 	}
+	s.mu.Lock()
+	took := s.takeWork()
+	s.mu.Unlock()
+	if !took {
+		s.replyShuttingDown(ctx, conn, req)
+		return
+	}
 	if !s.c.acquire() {
+		s.work.Done()
 		s.replyBusy(ctx, conn, req)
 		return
 	}
 	// Sources (dynamic action providers) may be slow to list: list off the
 	// read loop.
 	s.c.runs.Go(func() {
+		defer s.work.Done()
 		b, err := s.c.lister.list(ctx)
 		s.c.release()
 		if err != nil {
@@ -380,14 +457,22 @@ func (s *session) runAction(ctx context.Context, conn *jsonrpc2.Conn, req *jsonr
 		ar.input = make(chan json.RawMessage, maxInputChunks)
 	}
 	s.mu.Lock()
+	if !s.takeWork() {
+		s.mu.Unlock()
+		cancel(nil)
+		s.replyShuttingDown(ctx, conn, req)
+		return
+	}
 	if _, dup := s.active[rid]; dup {
 		s.mu.Unlock()
+		s.work.Done()
 		cancel(nil)
 		s.replyError(ctx, conn, req, codeInvalidRequest, "Invalid Request: id "+req.ID.String()+" is in use by a running action", nil)
 		return
 	}
 	if !s.c.acquire() {
 		s.mu.Unlock()
+		s.work.Done()
 		cancel(nil)
 		s.replyBusy(ctx, conn, req)
 		return
@@ -408,6 +493,7 @@ func (s *session) runAction(ctx context.Context, conn *jsonrpc2.Conn, req *jsonr
 	}
 	s.mu.Unlock()
 	s.c.runs.Go(func() {
+		defer s.work.Done()
 		reply := s.execute(runCtx, conn, rid, rr, p.Stream, ar)
 		cancel(nil)
 		s.finish(rid)
@@ -435,7 +521,11 @@ func (s *session) execute(ctx context.Context, conn *jsonrpc2.Conn, rid string, 
 	}
 	if stream {
 		hooks.chunk = func(c any) error {
-			return conn.Notify(ctx, "streamChunk", streamChunkParams{RequestID: rid, Chunk: c})
+			if err := conn.Notify(ctx, "streamChunk", streamChunkParams{RequestID: rid, Chunk: c}); err != nil {
+				// The connection is gone: the run ends as cancelled.
+				return clientGone(err)
+			}
+			return nil
 		}
 	}
 	if ar.input != nil {

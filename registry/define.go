@@ -80,7 +80,7 @@ func decodeInput[T any](req *Request) (T, error) {
 	if len(req.Input) == 0 {
 		return in, nil
 	}
-	if raw, ok := any(&in).(*json.RawMessage); ok && json.Valid(req.Input) {
+	if raw, ok := any(&in).(*json.RawMessage); ok && (req.InputValid || json.Valid(req.Input)) {
 		*raw = req.Input
 		return in, nil
 	}

@@ -129,7 +129,7 @@ func (a *Action) Run(ctx context.Context, req *Request, opts *RunOptions) (Resul
 		if err != nil {
 			return nil, err
 		}
-		output, err := marshalOutput(v)
+		output, err := marshalResult(v, req)
 		if err != nil {
 			return nil, status.Errorf(status.Internal, "encoding output of %s: %w", a.desc.Key, err)
 		}
@@ -311,23 +311,44 @@ func marshalOutput(v any) (json.RawMessage, error) {
 		if len(raw) == 0 {
 			return json.RawMessage("null"), nil
 		}
-		if bytes.IndexAny(raw, " \t\r\n") < 0 && json.Valid(raw) {
-			// Already compact.
-			return raw, nil
+		if !json.Valid(raw) {
+			return nil, errors.New("output is not valid JSON")
 		}
-		var b bytes.Buffer
-		if err := json.Compact(&b, raw); err != nil {
-			return nil, err
-		}
-		return b.Bytes(), nil
+		return compactRaw(raw)
 	}
 	return jsontext.Marshal(v)
 }
 
-// compactJSON returns raw without insignificant white space, or raw itself
-// when it is not valid JSON.
+// marshalResult is marshalOutput for the result of the run of req: an
+// output that is req's own valid input, as an echo returns, is not checked
+// again.
+func marshalResult(v any, req *Request) (json.RawMessage, error) {
+	if raw, ok := v.(json.RawMessage); ok && req.InputValid && sameBytes(raw, req.Input) {
+		return compactRaw(raw)
+	}
+	return marshalOutput(v)
+}
+
+// sameBytes reports whether a and b are the same slice of memory.
+func sameBytes(a, b []byte) bool {
+	return len(a) == len(b) && len(a) > 0 && &a[0] == &b[0]
+}
+
+// compactRaw returns the valid JSON raw without whitespace outside its
+// strings, raw itself when it has none.
+func compactRaw(raw json.RawMessage) (json.RawMessage, error) {
+	if jsontext.IsCompact(raw) {
+		return raw, nil
+	}
+	var b bytes.Buffer
+	if err := json.Compact(&b, raw); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
 func compactJSON(raw json.RawMessage) string {
-	if bytes.IndexAny(raw, " \t\r\n") < 0 {
+	if jsontext.IsCompact(raw) {
 		return string(raw)
 	}
 	var b bytes.Buffer

@@ -506,3 +506,40 @@ func TestRunWithoutTracing(t *testing.T) {
 		t.Errorf("Step outside an action = %v, %v", v, err)
 	}
 }
+
+// TestRunInputValid checks the runs of a json.RawMessage flow with and
+// without Request.InputValid: the output is the input, compacted; input
+// not known to be valid is checked.
+func TestRunInputValid(t *testing.T) {
+	reg := registry.New(nil)
+	echo, err := registry.DefineFlow(reg, "echo", func(ctx context.Context, in json.RawMessage) (json.RawMessage, error) {
+		return in, nil
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		input    string
+		valid    bool
+		want     string
+		wantCode status.Code
+	}{
+		{input: `{"a b":"c d","e":[1,2]}`, valid: true, want: `{"a b":"c d","e":[1,2]}`},
+		{input: `{"a b": "c d", "e": [1, 2]}`, valid: true, want: `{"a b":"c d","e":[1,2]}`},
+		{input: `{"a b": "c d", "e": [1, 2]}`, valid: false, want: `{"a b":"c d","e":[1,2]}`},
+		{input: `"x\" y"`, valid: true, want: `"x\" y"`},
+		{input: `{"a":`, valid: false, wantCode: status.InvalidArgument},
+	}
+	for _, tc := range tests {
+		res, err := echo.Run(context.Background(), &registry.Request{Input: json.RawMessage(tc.input), InputValid: tc.valid}, nil)
+		if tc.wantCode != 0 {
+			if status.CodeOf(err) != tc.wantCode {
+				t.Errorf("input %s: err %v; want code %v", tc.input, err, tc.wantCode)
+			}
+			continue
+		}
+		if err != nil || string(res.Output) != tc.want {
+			t.Errorf("input %s (valid %v): output %s, %v; want %s", tc.input, tc.valid, res.Output, err, tc.want)
+		}
+	}
+}

@@ -93,7 +93,7 @@ func parseConfig(args []string, stderr io.Writer, getenv func(string) string) (*
 	fs.StringVar(&cfg.mcpConfig, "mcp-config", "", `MCP servers config file ({"mcpServers": {...}}); their tools are served by the dynamic action provider "mcp"`)
 	fs.Var(&cors, "cors-origin", "origin allowed to call the API from a browser (repeatable; default http://localhost:<any port> and http://127.0.0.1:<any port>)")
 	fs.Var(&hosts, "allow-host", "extra Host header value accepted besides localhost, 127.0.0.1 and [::1] (repeatable; \"*\" disables the check)")
-	fs.DurationVar(&cfg.shutdownGrace, "shutdown-grace", 5*time.Second, "on SIGINT/SIGTERM, how long runs in flight get to finish")
+	fs.DurationVar(&cfg.shutdownGrace, "shutdown-grace", 5*time.Second, "on SIGINT/SIGTERM, how long runs in flight get to finish before they are cancelled (v1 and v2)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	fs.IntVar(&cfg.syntheticFlows, "synthetic-actions", 0, "register this many extra trivial flows (a measuring aid)")
 	fs.IntVar(&cfg.syntheticDAP, "synthetic-dap-actions", 0, "serve this many extra trivial tools from a dynamic action provider (a measuring aid)")

@@ -70,6 +70,7 @@ func serveV2(ctx context.Context, cfg *config, reg *registry.Registry, tel *tele
 		TracerProvider: tel.tp,
 		Flusher:        tel.exporter,
 		OnTelemetryURL: tel.notified,
+		ShutdownGrace:  cfg.shutdownGrace,
 		Logger:         logger,
 	})
 	if err := c.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {

@@ -268,9 +268,14 @@ func serveV1(ctx context.Context, cfg *config, reg *registry.Registry, tel *tele
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return runCtx },
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
+		// Kept-alive connections of clients that went quiet are closed.
+		IdleTimeout: 2 * time.Minute,
+		BaseContext: func(net.Listener) context.Context { return runCtx },
+		ErrorLog:    slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
 	}
+	// Open trace streams never end by themselves: end them when shutdown
+	// starts, so that they do not hold it for the whole grace period.
+	srv.RegisterOnShutdown(traces.Close)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(l) }()
 

@@ -63,3 +63,33 @@ func UnescapeHTML(b []byte) []byte {
 	}
 	return out
 }
+
+// IsCompact reports whether the JSON text b has no whitespace outside its
+// strings, that is whether json.Compact would leave it as it is. b must be
+// valid JSON; for other input the answer means nothing.
+func IsCompact(b []byte) bool {
+	for i := 0; i < len(b); i++ {
+		switch b[i] {
+		case ' ', '\t', '\r', '\n':
+			return false
+		case '"':
+			// Skip to the closing quote: the next one not escaped by an
+			// odd number of backslashes.
+			for {
+				j := bytes.IndexByte(b[i+1:], '"')
+				if j < 0 {
+					return true
+				}
+				i += 1 + j
+				n := 0
+				for k := i - 1; k >= 0 && b[k] == '\\'; k-- {
+					n++
+				}
+				if n%2 == 0 {
+					break
+				}
+			}
+		}
+	}
+	return true
+}

@@ -1,6 +1,7 @@
 package jsontext
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -69,6 +70,37 @@ func FuzzUnescapeHTML(f *testing.F) {
 		}
 		if strings.Contains(string(out), `\u003c`) && !strings.Contains(s, `\\u003c`) {
 			t.Fatalf("UnescapeHTML(%q) = %q left an escape", s, out)
+		}
+	})
+}
+
+func TestIsCompact(t *testing.T) {
+	for _, s := range []string{
+		`{}`, `{"a":1}`, `{"a b":"c d"}`, `"\" "`, `"\\"`, `["\\\"", "x"]`, `{ "a":1}`, `[1,2 ]`,
+		"{\"a\":\n1}", `"x\\" `, `{"a":"\\\\"} `, ` 1`, `"tab\there"`,
+	} {
+		var b bytes.Buffer
+		if err := json.Compact(&b, []byte(s)); err != nil {
+			t.Fatalf("test value %q is not JSON: %v", s, err)
+		}
+		if got, want := IsCompact([]byte(s)), b.String() == s; got != want {
+			t.Errorf("IsCompact(%q) = %v; want %v", s, got, want)
+		}
+	}
+}
+
+// FuzzIsCompact checks IsCompact against json.Compact on valid JSON.
+func FuzzIsCompact(f *testing.F) {
+	for _, s := range []string{`{"a b":"c\" d"}`, `[1, 2]`, `"\\\\"`, `{"k":{"n":[true,null," "]}}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var b bytes.Buffer
+		if json.Compact(&b, data) != nil {
+			return
+		}
+		if got, want := IsCompact(data), bytes.Equal(b.Bytes(), data); got != want {
+			t.Fatalf("IsCompact(%q) = %v; want %v", data, got, want)
 		}
 	})
 }

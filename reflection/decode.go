@@ -1,0 +1,172 @@
+package reflection
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	jsontok "github.com/go-json-experiment/json/jsontext"
+)
+
+// The run request is decoded in one pass with a validating tokenizer:
+// encoding/json would check the whole body, decode it, then scan each raw
+// field again while copying it, and the input would be scanned once more
+// before the action sees it. Here the body is read once, the raw values of
+// input, init and context are copied out as they are validated, and the
+// input is handed on as known-valid JSON.
+
+// runDecoders reuses tokenizers between requests.
+var runDecoders = sync.Pool{New: func() any { return new(jsontok.Decoder) }}
+
+// noInput is what a pooled tokenizer is left reading, so that it does not
+// keep a request body alive.
+var noInput = bytes.NewBuffer(nil)
+
+// decodeJSON fills r from data, a whole UTF-8 request body, in one
+// validating pass. Unknown members are skipped (the CLI sends runtimeId); a repeated
+// member counts once, the last, as in JavaScript. Its errors describe the
+// problem for a client and do not carry a status.
+func (r *v1RunRequest) decodeJSON(data []byte) error {
+	d := runDecoders.Get().(*jsontok.Decoder)
+	defer func() {
+		d.Reset(noInput)
+		runDecoders.Put(d)
+	}()
+	// A bytes.Buffer is read in place, without another copy. Escaped lone
+	// surrogates ("\ud800"), which JSON.stringify writes and JSON.parse
+	// reads, are accepted; raw bytes that are not UTF-8 are refused, by the
+	// check before this one.
+	d.Reset(bytes.NewBuffer(data), jsontok.AllowDuplicateNames(true), jsontok.AllowInvalidUTF8(true))
+
+	*r = v1RunRequest{}
+	if k := d.PeekKind(); k != '{' {
+		if _, err := d.ReadValue(); err != nil {
+			return syntaxError(err)
+		}
+		if k == 'n' {
+			// null is an object with no members, as for encoding/json.
+			return checkEnd(d)
+		}
+		return fmt.Errorf("want a JSON object, not %s", kindName(k))
+	}
+	if _, err := d.ReadToken(); err != nil {
+		return syntaxError(err)
+	}
+	for d.PeekKind() != '}' {
+		name, err := d.ReadToken()
+		if err != nil {
+			return syntaxError(err)
+		}
+		field := name.String()
+		switch field {
+		case "key":
+			k := d.PeekKind()
+			v, err := d.ReadValue()
+			if err != nil {
+				return syntaxError(err)
+			}
+			switch k {
+			case '"':
+				var key string
+				if bytes.IndexByte(v, '\\') < 0 {
+					key = string(v[1 : len(v)-1])
+				} else if err := json.Unmarshal(v, &key); err != nil {
+					return syntaxError(err)
+				}
+				r.Key = &key
+			case 'n':
+				r.Key = nil
+			default:
+				return fmt.Errorf("field %q must be a string, not %s", field, kindName(k))
+			}
+		case "input", "init", "context":
+			v, err := d.ReadValue()
+			if err != nil {
+				return syntaxError(err)
+			}
+			raw := json.RawMessage(bytes.Clone(v))
+			switch field {
+			case "input":
+				r.Input = raw
+			case "init":
+				r.Init = raw
+			default:
+				r.Context = raw
+			}
+		case "telemetryLabels":
+			k := d.PeekKind()
+			v, err := d.ReadValue()
+			if err != nil {
+				return syntaxError(err)
+			}
+			if k == 'n' {
+				r.TelemetryLabels = nil
+				continue
+			}
+			var labels map[string]string
+			if err := json.Unmarshal(v, &labels); err != nil {
+				return fmt.Errorf("field %q must be an object of strings", field)
+			}
+			r.TelemetryLabels = labels
+		default:
+			if err := d.SkipValue(); err != nil {
+				return syntaxError(err)
+			}
+		}
+	}
+	if _, err := d.ReadToken(); err != nil {
+		return syntaxError(err)
+	}
+	return checkEnd(d)
+}
+
+// checkEnd reports an error unless d is at the end of its input.
+func checkEnd(d *jsontok.Decoder) error {
+	off := d.InputOffset()
+	if _, err := d.ReadToken(); err != io.EOF {
+		if err == nil {
+			return fmt.Errorf("unexpected data after the request object (at byte %d)", off)
+		}
+		return syntaxError(err)
+	}
+	return nil
+}
+
+// syntaxError words a tokenizer error for a client: what is wrong and at
+// which byte.
+func syntaxError(err error) error {
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return errors.New("unexpected end of JSON input")
+	}
+	var se *jsontok.SyntacticError
+	if errors.As(err, &se) {
+		msg := se.Err.Error()
+		if errors.Is(se.Err, io.ErrUnexpectedEOF) {
+			msg = "unexpected end of JSON input"
+		}
+		return fmt.Errorf("%s (at byte %d)", msg, se.ByteOffset)
+	}
+	return err
+}
+
+// kindName names a JSON value's kind for a message.
+func kindName(k jsontok.Kind) string {
+	switch k {
+	case '"':
+		return "a string"
+	case '0':
+		return "a number"
+	case 't', 'f':
+		return "a boolean"
+	case 'n':
+		return "null"
+	case '{':
+		return "an object"
+	case '[':
+		return "an array"
+	}
+	return "nothing"
+}
