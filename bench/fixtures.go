@@ -9,76 +9,111 @@ import (
 	"path/filepath"
 )
 
-// goSDKTarget builds the Go SDK fixture (its own module) and returns it as
-// a target.
-func goSDKTarget(ctx context.Context, cfg *config, tmp string) (*target, error) {
-	dir := fixtureDir(cfg.repo, cfg.goSDKDir)
+// The SDK fixtures are the conformance suite's (e2e/fixtures): the action
+// set of package fixture on the official Go SDK and on the JS SDK. The
+// harness runs them with a project root of its own (see fixtureRoot), so
+// their runtime files never land in the repository.
+
+// goSDKBinary is the name e2e/fixtures/gosdk is built to (by test.sh, and
+// as in its README).
+const goSDKBinary = "gosdk-fixture"
+
+// goSDKTarget builds the Go SDK fixture (its own module) into tmp and
+// returns it as a target. With -setup=false it uses the binary already
+// built in the fixture directory.
+func goSDKTarget(ctx context.Context, cfg *config, tmp, root string) (*target, error) {
+	dir, err := filepath.Abs(fixtureDir(cfg.repo, cfg.goSDKDir))
+	if err != nil {
+		return nil, err
+	}
 	if _, err := os.Stat(filepath.Join(dir, "go.mod")); err != nil {
 		return nil, fmt.Errorf("no fixture at %s", dir)
 	}
-	dir, err := filepath.Abs(dir)
-	if err != nil {
-		return nil, err
-	}
-	bin := filepath.Join(tmp, "gosdk-fixture")
-	if !cfg.setup {
-		return nil, errors.New("building it needs -setup")
-	}
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, ".")
-	cmd.Dir = dir
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("go build in %s: %v\n%s", dir, err, out)
+	bin := filepath.Join(tmp, goSDKBinary)
+	if cfg.setup {
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, ".")
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("go build in %s: %v\n%s", dir, err, out)
+		}
+	} else {
+		bin = filepath.Join(dir, goSDKBinary)
+		if _, err := os.Stat(bin); err != nil {
+			return nil, fmt.Errorf("%s not built (go build -o %s . in %s), and -setup=false", bin, goSDKBinary, dir)
+		}
 	}
 	return &target{name: "go-sdk", spec: func(m mode) (spec, bool) {
-		env := []string{"GENKIT_ENV=dev"}
-		if m == modeList {
-			env = append(env, listEnv(cfg)...)
-		}
-		return spec{name: "go-sdk-" + string(m), path: bin, dir: dir, env: env, discover: dir}, true
+		// The Go SDK listens on GENKIT_REFLECTION_PORT.
+		return spec{name: "go-sdk-" + string(m), path: bin, dir: root, env: fixtureEnv(cfg, m), discover: root}, true
 	}}, nil
 }
 
-// jsTarget prepares the JS SDK fixture (npm ci when node_modules is
-// missing) and returns it as a target.
-func jsTarget(ctx context.Context, cfg *config) (*target, error) {
-	dir := fixtureDir(cfg.repo, cfg.jsDir)
-	if _, err := os.Stat(filepath.Join(dir, "package.json")); err != nil {
-		return nil, fmt.Errorf("no fixture at %s", dir)
-	}
-	dir, err := filepath.Abs(dir)
+// jsTarget prepares the JS SDK fixture (npm ci when its packages are not
+// installed) and returns it as a target.
+func jsTarget(ctx context.Context, cfg *config, root string) (*target, error) {
+	dir, err := filepath.Abs(fixtureDir(cfg.repo, cfg.jsDir))
 	if err != nil {
 		return nil, err
+	}
+	if _, err := os.Stat(filepath.Join(dir, "package.json")); err != nil {
+		return nil, fmt.Errorf("no fixture at %s", dir)
 	}
 	node, err := exec.LookPath("node")
 	if err != nil {
 		return nil, err
 	}
-	if _, err := os.Stat(filepath.Join(dir, "node_modules")); err != nil {
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "genkit", "package.json")); err != nil {
 		if !cfg.setup {
-			return nil, errors.New("node_modules missing; run npm ci or pass -setup")
+			return nil, errors.New("packages not installed; run npm ci there or drop -setup=false")
 		}
-		cmd := exec.CommandContext(ctx, "npm", "ci", "--no-audit", "--no-fund")
+		cmd := exec.CommandContext(ctx, "npm", "ci", "--no-audit", "--no-fund", "--loglevel=error")
 		cmd.Dir = dir
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return nil, fmt.Errorf("npm ci in %s: %v\n%s", dir, err, out)
 		}
 	}
+	script := filepath.Join(dir, "index.js")
 	return &target{name: "js-sdk", spec: func(m mode) (spec, bool) {
-		env := []string{"GENKIT_ENV=dev"}
-		if m == modeList {
-			env = append(env, listEnv(cfg)...)
-		}
-		return spec{name: "js-sdk-" + string(m), path: node, args: []string{"index.js"}, dir: dir, env: env, discover: dir}, true
+		// The JS SDK ignores GENKIT_REFLECTION_PORT and picks a free port
+		// from 3100 up: the harness reads it from the runtime file the SDK
+		// writes under root, the nearest directory holding a package.json.
+		return spec{name: "js-sdk-" + string(m), path: node, args: []string{script}, dir: root, env: fixtureEnv(cfg, m), discover: root}, true
 	}}, nil
 }
 
-// listEnv asks an SDK fixture for the synthetic actions of the listing
-// scenario.
-func listEnv(cfg *config) []string {
-	return []string{
-		fmt.Sprintf("FIXTURE_SYNTHETIC_ACTIONS=%d", cfg.listFlows),
-		fmt.Sprintf("FIXTURE_SYNTHETIC_DAP_ACTIONS=%d", cfg.listDAP),
+// fixtureEnv is the environment of an SDK fixture in mode m: GENKIT_ENV=dev,
+// which starts the SDK's reflection server, and for the listing scenario
+// the synthetic actions (the Go SDK ignores the dynamic-action-provider
+// ones).
+func fixtureEnv(cfg *config, m mode) []string {
+	env := []string{"GENKIT_ENV=dev"}
+	if m == modeList {
+		env = append(env,
+			fmt.Sprintf("FIXTURE_SYNTHETIC_ACTIONS=%d", cfg.listFlows),
+			fmt.Sprintf("FIXTURE_SYNTHETIC_DAP_ACTIONS=%d", cfg.listDAP),
+		)
 	}
+	return env
+}
+
+// fixtureRoot creates the project root the SDK fixtures run in: a directory
+// holding go.mod and package.json, so each SDK writes its runtime file to
+// root/.genkit/runtimes.
+func fixtureRoot(tmp string) (string, error) {
+	root := filepath.Join(tmp, "fixture-root")
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return "", err
+	}
+	files := map[string]string{
+		"go.mod":       "module genkitbenchroot\n\ngo 1.26\n",
+		"package.json": `{"name":"genkit-bench-root","private":true}` + "\n",
+	}
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(root, name), []byte(body), 0o644); err != nil {
+			return "", err
+		}
+	}
+	return root, nil
 }
 
 // fixtureDir resolves a fixture directory: absolute, or relative to repo.

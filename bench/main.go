@@ -80,11 +80,11 @@ func parseFlags() *config {
 	fs := flag.NewFlagSet("bench", flag.ExitOnError)
 	fs.StringVar(&c.repo, "repo", ".", "genkit-runtime repository root")
 	fs.StringVar(&c.runtimeBin, "runtime-bin", "", "genkit-runtime binary to measure (default: built from -repo)")
-	fs.StringVar(&c.goSDKDir, "gosdk", "bench/peers/gosdk", "Go SDK fixture directory (relative to -repo)")
-	fs.StringVar(&c.jsDir, "js", "bench/peers/js", "JS SDK fixture directory (relative to -repo)")
+	fs.StringVar(&c.goSDKDir, "gosdk", "e2e/fixtures/gosdk", "Go SDK fixture directory (relative to -repo)")
+	fs.StringVar(&c.jsDir, "js", "e2e/fixtures/js", "JS SDK fixture directory (relative to -repo)")
 	fs.BoolVar(&c.skipGoSDK, "skip-gosdk", false, "do not measure the Go SDK fixture")
 	fs.BoolVar(&c.skipJS, "skip-js", false, "do not measure the JS SDK fixture")
-	fs.BoolVar(&c.setup, "setup", true, "build the Go SDK fixture and run npm ci for the JS fixture when needed")
+	fs.BoolVar(&c.setup, "setup", true, "build the Go SDK fixture and run npm ci for the JS fixture when needed (false: use them as installed)")
 	fs.IntVar(&c.rounds, "rounds", 3, "interleaved rounds; medians are reported")
 	fs.DurationVar(&c.dur, "duration", 1500*time.Millisecond, "length of one measurement")
 	fs.DurationVar(&c.warmup, "warmup", 200*time.Millisecond, "warm-up load before each measurement")
@@ -282,15 +282,22 @@ type startup struct {
 
 // report is the harness's JSON output.
 type report struct {
-	Command  string     `json:"command"`
-	Started  time.Time  `json:"started"`
-	GoArch   string     `json:"goarch"`
-	CPUs     int        `json:"cpus"`
-	Rounds   int        `json:"rounds"`
-	Duration string     `json:"duration"`
-	Notes    []string   `json:"notes"`
-	Startup  []*startup `json:"startup"`
-	Results  []*result  `json:"results"`
+	Command  string      `json:"command"`
+	Started  time.Time   `json:"started"`
+	GoArch   string      `json:"goarch"`
+	CPUs     int         `json:"cpus"`
+	Rounds   int         `json:"rounds"`
+	Duration string      `json:"duration"`
+	Notes    []string    `json:"notes"`
+	Startup  []*startup  `json:"startup"`
+	Listings []listCount `json:"listings,omitempty"`
+	Results  []*result   `json:"results"`
+}
+
+// listCount is what one server in the listing configuration lists.
+type listCount struct {
+	Target  string `json:"target"`
+	Actions int    `json:"actions"`
 }
 
 func runHarness(ctx context.Context, cfg *config) error {
@@ -434,6 +441,22 @@ func runHarness(ctx context.Context, cfg *config) error {
 				continue
 			}
 			t.servers[m] = s
+		}
+	}
+	// What each server lists in the listing configuration: a server
+	// listing fewer actions than asked for is measured but noted.
+	for _, t := range targets {
+		s := t.servers[modeList]
+		if s == nil {
+			continue
+		}
+		n, err := countActions(ctx, s.url)
+		if err != nil {
+			return fmt.Errorf("%s listing: %w", t.name, err)
+		}
+		rep.Listings = append(rep.Listings, listCount{Target: t.name, Actions: n})
+		if n < cfg.listFlows {
+			note("%s lists %d actions in the listing configuration, fewer than the %d asked for", t.name, n, cfg.listFlows)
 		}
 	}
 	// The ceiling serves the runtime's own listing bytes.
@@ -599,6 +622,19 @@ func fetch(ctx context.Context, url string) ([]byte, error) {
 	return io.ReadAll(resp.Body)
 }
 
+// countActions returns the number of actions the server at url lists.
+func countActions(ctx context.Context, url string) (int, error) {
+	b, err := fetch(ctx, url+"/api/actions")
+	if err != nil {
+		return 0, err
+	}
+	var actions map[string]json.RawMessage
+	if err := json.Unmarshal(b, &actions); err != nil {
+		return 0, err
+	}
+	return len(actions), nil
+}
+
 // buildTargets builds what needs building and returns the targets: the
 // ceiling first, genkit-runtime second, then the SDK fixtures available.
 func buildTargets(ctx context.Context, cfg *config, tmp string, note func(string, ...any)) ([]*target, error) {
@@ -614,6 +650,10 @@ func buildTargets(ctx context.Context, cfg *config, tmp string, note func(string
 	}
 	rtRoot := filepath.Join(tmp, "runtime-root")
 	os.MkdirAll(rtRoot, 0o755)
+	fxRoot, err := fixtureRoot(tmp)
+	if err != nil {
+		return nil, err
+	}
 	rt := &target{name: "genkit-runtime", spec: func(m mode) (spec, bool) {
 		args := append([]string{"--root", rtRoot, "--log-level", "warn"}, cfg.extraArgs...)
 		if m == modeList {
@@ -623,7 +663,7 @@ func buildTargets(ctx context.Context, cfg *config, tmp string, note func(string
 	}}
 	targets := []*target{ceiling, rt}
 	if !cfg.skipGoSDK {
-		t, err := goSDKTarget(ctx, cfg, tmp)
+		t, err := goSDKTarget(ctx, cfg, tmp, fxRoot)
 		if err != nil {
 			note("Go SDK fixture skipped: %v", err)
 		} else {
@@ -633,7 +673,7 @@ func buildTargets(ctx context.Context, cfg *config, tmp string, note func(string
 		note("Go SDK fixture skipped (-skip-gosdk)")
 	}
 	if !cfg.skipJS {
-		t, err := jsTarget(ctx, cfg)
+		t, err := jsTarget(ctx, cfg, fxRoot)
 		if err != nil {
 			note("JS SDK fixture skipped: %v", err)
 		} else {

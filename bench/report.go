@@ -167,6 +167,14 @@ func printTable(w io.Writer, rep *report) {
 		}
 		fmt.Fprintln(w)
 	}
+	if len(rep.Listings) > 0 {
+		fmt.Fprintln(w, "| server | actions listed in the listing configuration |")
+		fmt.Fprintln(w, "|---|---:|")
+		for _, l := range rep.Listings {
+			fmt.Fprintf(w, "| %s | %d |\n", l.Target, l.Actions)
+		}
+		fmt.Fprintln(w)
+	}
 	for _, n := range rep.Notes {
 		fmt.Fprintln(w, "Note:", n)
 	}
