@@ -546,8 +546,34 @@ func decodeJSON(data []byte) (any, error) {
 }
 
 // normalize converts a Go value to the generic JSON form patterns are
-// matched against.
+// matched against. Values already in that form, and ints, are converted
+// in place of a round trip through JSON, which for a large body would
+// copy every string twice.
 func normalize(v any) any {
+	switch t := v.(type) {
+	case nil, bool, json.Number:
+		return v
+	case string:
+		if utf8.ValidString(t) {
+			return v
+		}
+	case int:
+		return json.Number(strconv.Itoa(t))
+	case int64:
+		return json.Number(strconv.FormatInt(t, 10))
+	case []any:
+		out := make([]any, len(t))
+		for i, e := range t {
+			out[i] = normalize(e)
+		}
+		return out
+	case map[string]any:
+		out := make(map[string]any, len(t))
+		for k, e := range t {
+			out[k] = normalize(e)
+		}
+		return out
+	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Sprintf("<unencodable: %v>", err)

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/genkit-runtime/genkit-runtime/reflection/v2manager"
 	"github.com/genkit-runtime/genkit-runtime/runtimefile"
 )
 
@@ -37,13 +38,17 @@ type RunOptions struct {
 	Progress func(CaseResult)
 	// Logger receives diagnostics. If nil, nothing is logged.
 	Logger *slog.Logger
+	// TraceTimeout bounds the wait of a trace step that sets no
+	// timeoutMs of its own. If zero, DefaultTraceTimeout.
+	TraceTimeout time.Duration
 }
 
 // runner runs a suite against one target.
 type runner struct {
-	t      *Target
-	client *http.Client
-	logger *slog.Logger
+	t            *Target
+	client       *http.Client
+	logger       *slog.Logger
+	traceTimeout time.Duration
 
 	// actions are the keys the runtime lists; nil when the listing failed,
 	// in which case no case is unsupported for want of an action.
@@ -53,6 +58,10 @@ type runner struct {
 	// v2Down is set when no v2 runtime could be found, so later steps do
 	// not wait for one again.
 	v2Down bool
+	// registerViolations holds, for each v2 connection, how many protocol
+	// errors it had when the suite first used it: those of its register
+	// exchange, not of the cases run since.
+	registerViolations map[*v2manager.Runtime]int
 
 	shutdownOnce sync.Once
 	shutdownRes  *ShutdownResult
@@ -71,7 +80,10 @@ func (s *Suite) Run(ctx context.Context, t *Target, opts *RunOptions) (*Report, 
 	if opts != nil {
 		o = *opts
 	}
-	r := &runner{t: t, client: t.HTTPClient, logger: o.Logger}
+	r := &runner{t: t, client: t.HTTPClient, logger: o.Logger, traceTimeout: o.TraceTimeout}
+	if r.traceTimeout <= 0 {
+		r.traceTimeout = DefaultTraceTimeout
+	}
 	if r.client == nil {
 		r.client = &http.Client{Transport: &http.Transport{Proxy: nil, DisableCompression: true}}
 	}
@@ -538,7 +550,7 @@ func (cr *caseRun) trace(ctx context.Context, ts *TraceStep) (map[string]any, er
 	if err != nil {
 		return nil, err
 	}
-	timeout := DefaultTraceTimeout
+	timeout := cr.r.traceTimeout
 	if ts.TimeoutMs > 0 {
 		timeout = time.Duration(ts.TimeoutMs) * time.Millisecond
 	}

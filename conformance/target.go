@@ -10,7 +10,7 @@ import (
 
 // Target is the runtime a suite runs against, already reachable: a v1
 // reflection server, or a v2 runtime connected to a manager. The package
-// conformance/target builds one by launching a command or attaching to a
+// conformance/harness builds one by launching a command or attaching to a
 // URL; tests may assemble one around in-process servers.
 type Target struct {
 	// Name identifies the runtime in reports, such as "genkit-runtime".

@@ -19,8 +19,9 @@ type exchange struct {
 	// err is a failure to send the request or to read the response.
 	err error
 	// headersAt and endAt are when the headers and the end of the body
-	// arrived.
-	headersAt, endAt time.Time
+	// arrived; firstLineAt, when the first newline did (zero if none did
+	// or it was not watched for).
+	headersAt, endAt, firstLineAt time.Time
 	// exportedAtEnd reports whether the sink held the run's ended root
 	// span when the body ended; nil when not a run or no trace id is known.
 	exportedAtEnd *bool
@@ -73,6 +74,7 @@ func (r *runner) httpDo(ctx context.Context, method, path string, header map[str
 // response: its NDJSON framing, chunks, final object and trace id.
 func (x *exchange) observation(run bool) map[string]any {
 	obs := map[string]any{}
+	var whole any // the body decoded, if it is JSON
 	if x.header != nil {
 		obs["status"] = x.status
 		h := map[string]any{}
@@ -84,6 +86,7 @@ func (x *exchange) observation(run bool) map[string]any {
 		obs["length"] = len(x.body)
 		if v, err := decodeJSON(x.body); err == nil {
 			obs["json"] = v
+			whole = v
 		}
 	}
 	if x.err != nil {
@@ -92,7 +95,7 @@ func (x *exchange) observation(run bool) map[string]any {
 	if !run || x.header == nil {
 		return obs
 	}
-	chunks, final, framing := decodeFraming(x.body)
+	chunks, final, framing := decodeFraming(x.body, whole)
 	obs["chunks"] = chunks
 	obs["framing"] = framing
 	if final != nil {
@@ -101,6 +104,9 @@ func (x *exchange) observation(run bool) map[string]any {
 	if id := x.header.Get("X-Genkit-Trace-Id"); id != "" {
 		obs["traceId"] = id
 		obs["earlyTraceIdMs"] = x.endAt.Sub(x.headersAt).Milliseconds()
+	}
+	if !x.firstLineAt.IsZero() {
+		obs["earlyChunkMs"] = x.endAt.Sub(x.firstLineAt).Milliseconds()
 	}
 	if x.exportedAtEnd != nil {
 		obs["exportedAtEnd"] = *x.exportedAtEnd
@@ -113,8 +119,9 @@ func (x *exchange) observation(run bool) map[string]any {
 // object. The framing observation says whether the body ended with a
 // newline (which would make the final object a chunk and leave nothing
 // to parse), how many chunk lines are not JSON, and whether the final
-// segment is a JSON object.
-func decodeFraming(body []byte) (chunks []any, final any, framing map[string]any) {
+// segment is a JSON object. whole, if not nil, is the whole body already
+// decoded, which is the final segment of a body without newlines.
+func decodeFraming(body []byte, whole any) (chunks []any, final any, framing map[string]any) {
 	segs := bytes.Split(body, []byte("\n"))
 	last := segs[len(segs)-1]
 	chunks = []any{}
@@ -135,7 +142,11 @@ func decodeFraming(body []byte) (chunks []any, final any, framing map[string]any
 		"finalLine":       false,
 		"finalKind":       "",
 	}
-	if v, err := decodeJSON(last); err == nil {
+	v, err := whole, error(nil)
+	if v == nil || len(segs) > 1 {
+		v, err = decodeJSON(last)
+	}
+	if err == nil {
 		if m, ok := v.(map[string]any); ok {
 			final = m
 			framing["finalLine"] = true
@@ -231,8 +242,9 @@ func (r *runner) startV1(ctx context.Context, rs *RunStep, timeout time.Duration
 	b.traceID = resp.Header.Get("X-Genkit-Trace-Id")
 	go func() {
 		defer close(b.done)
-		x.body, x.err = io.ReadAll(resp.Body)
-		x.endAt = time.Now()
+		lr := &lineClock{r: resp.Body}
+		x.body, x.err = io.ReadAll(lr)
+		x.endAt, x.firstLineAt = time.Now(), lr.at
 		resp.Body.Close()
 		if id := b.traceID; id != "" || resp.StatusCode == http.StatusOK {
 			if id == "" {
@@ -248,10 +260,25 @@ func (r *runner) startV1(ctx context.Context, rs *RunStep, timeout time.Duration
 	return b, nil
 }
 
+// lineClock is a reader that notes when the first newline, the end of a
+// stream's first chunk line, is read.
+type lineClock struct {
+	r  io.Reader
+	at time.Time
+}
+
+func (c *lineClock) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if c.at.IsZero() && bytes.IndexByte(p[:n], '\n') >= 0 {
+		c.at = time.Now()
+	}
+	return n, err
+}
+
 // traceIDOfBody finds the trace id in a run's final object:
 // telemetry.traceId or error.details.traceId.
 func traceIDOfBody(body []byte) string {
-	_, final, _ := decodeFraming(body)
+	_, final, _ := decodeFraming(body, nil)
 	for _, p := range []string{"telemetry.traceId", "error.details.traceId"} {
 		if v, ok, _ := lookup(final, p); ok {
 			if s, ok := v.(string); ok {

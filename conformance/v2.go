@@ -27,6 +27,12 @@ func (r *runner) runtime(ctx context.Context) (*v2manager.Runtime, error) {
 		return nil, fmt.Errorf("no v2 runtime connected: %w", err)
 	}
 	r.v2Down = false
+	if _, seen := r.registerViolations[rt]; !seen {
+		if r.registerViolations == nil {
+			r.registerViolations = map[*v2manager.Runtime]int{}
+		}
+		r.registerViolations[rt] = len(rt.ProtocolErrors())
+	}
 	return rt, nil
 }
 
@@ -130,15 +136,24 @@ func (cr *caseRun) startV2(ctx context.Context, rs *RunStep, timeout time.Durati
 	if rs.Context != nil {
 		req.Context = rs.Context
 	}
-	var mu sync.Mutex // guards stateAt
-	var stateAt time.Time
-	cb := &v2manager.RunCallbacks{OnState: func(v2manager.RunState) {
-		mu.Lock()
-		if stateAt.IsZero() {
-			stateAt = time.Now()
-		}
-		mu.Unlock()
-	}}
+	var mu sync.Mutex // guards stateAt and chunkAt
+	var stateAt, chunkAt time.Time
+	cb := &v2manager.RunCallbacks{
+		OnState: func(v2manager.RunState) {
+			mu.Lock()
+			if stateAt.IsZero() {
+				stateAt = time.Now()
+			}
+			mu.Unlock()
+		},
+		OnChunk: func(json.RawMessage) {
+			mu.Lock()
+			if chunkAt.IsZero() {
+				chunkAt = time.Now()
+			}
+			mu.Unlock()
+		},
+	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	b := &bgRun{cancel: cancel, done: make(chan struct{})}
 	from := r.t.Messages.Len()
@@ -181,6 +196,9 @@ func (cr *caseRun) startV2(ctx context.Context, rs *RunStep, timeout time.Durati
 		mu.Lock()
 		if !stateAt.IsZero() {
 			obs["earlyTraceIdMs"] = endAt.Sub(stateAt).Milliseconds()
+		}
+		if !chunkAt.IsZero() {
+			obs["earlyChunkMs"] = endAt.Sub(chunkAt).Milliseconds()
 		}
 		mu.Unlock()
 		states := run.States()
@@ -400,8 +418,10 @@ func (cr *caseRun) register(ctx context.Context) (map[string]any, error) {
 			obs["response"] = o
 		}
 	}
+	// Only the violations of the register exchange: later ones belong to
+	// the cases that caused them.
 	var s []string
-	for _, e := range rt.ProtocolErrors() {
+	for _, e := range rt.ProtocolErrors()[:r.registerViolations[rt]] {
 		s = append(s, e.Error())
 	}
 	obs["violations"] = nonNil(s)

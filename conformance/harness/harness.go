@@ -9,7 +9,9 @@
 package harness
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -196,9 +198,84 @@ func Launch(ctx context.Context, opts *LaunchOptions) (sess *Session, err error)
 	if err != nil {
 		return nil, err
 	}
+	if err := s.settle(ctx); err != nil {
+		return nil, err
+	}
 	t.Shutdown = s.shutdown
 	t.Output = s.proc.output.String
 	return s, nil
+}
+
+// Bounds of settle.
+const (
+	settleInterval = 100 * time.Millisecond
+	settleMax      = 3 * time.Second
+)
+
+// settle waits until the runtime lists the same actions twice in a row,
+// settleInterval apart, for at most settleMax. An SDK may be reachable
+// before the app has defined all its actions (the Go SDK starts its
+// reflection server in genkit.Init, and the app defines its actions after
+// it); the cases test it once its actions are there, as a person opening
+// the Developer UI a moment later sees it.
+func (s *Session) settle(ctx context.Context) error {
+	list := s.listV1
+	if s.Target.Manager != nil {
+		list = s.listV2
+	}
+	prev, err := list(ctx)
+	if err != nil {
+		// The cases report a listing that fails.
+		return nil
+	}
+	deadline := time.Now().Add(settleMax)
+	for time.Now().Before(deadline) {
+		t := time.NewTimer(settleInterval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("harness: waiting for the runtime's actions: %w", ctx.Err())
+		case <-t.C:
+		}
+		cur, err := list(ctx)
+		if err != nil || bytes.Equal(cur, prev) {
+			return nil
+		}
+		s.logger.Debug("the runtime's actions are still changing")
+		prev = cur
+	}
+	return nil
+}
+
+// listV1 returns the body of GET /api/actions.
+func (s *Session) listV1(ctx context.Context) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.Target.URL+"/api/actions", nil)
+	if err != nil {
+		return nil, err
+	}
+	client := &http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}, Timeout: 2 * time.Second}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET /api/actions: HTTP %d", resp.StatusCode)
+	}
+	return io.ReadAll(resp.Body)
+}
+
+// listV2 returns the result of the listActions request.
+func (s *Session) listV2(ctx context.Context) ([]byte, error) {
+	rt, err := s.manager.WaitRuntime(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	var res json.RawMessage
+	if err := rt.Call(ctx, "listActions", nil, &res); err != nil {
+		return nil, err
+	}
+	return res, nil
 }
 
 // newProjectDir makes a temporary project folder with the marker files

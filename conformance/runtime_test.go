@@ -1,0 +1,287 @@
+package conformance_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
+	"github.com/genkit-runtime/genkit-runtime/conformance"
+	"github.com/genkit-runtime/genkit-runtime/dap"
+	"github.com/genkit-runtime/genkit-runtime/fixture"
+	"github.com/genkit-runtime/genkit-runtime/guard"
+	"github.com/genkit-runtime/genkit-runtime/reflection"
+	"github.com/genkit-runtime/genkit-runtime/reflection/v2manager"
+	"github.com/genkit-runtime/genkit-runtime/registry"
+	"github.com/genkit-runtime/genkit-runtime/runtimefile"
+	"github.com/genkit-runtime/genkit-runtime/traceexport"
+	"github.com/genkit-runtime/genkit-runtime/tracestore"
+)
+
+// The in-process runtimes are built the way cmd/genkit-runtime builds
+// the binary's (serve.go): the fixture registry with its dynamic action
+// provider, a tracer provider feeding the in-memory trace store and the
+// telemetry exporter, and the v1 handler behind the guard middleware, or
+// the v2 client.
+
+// runtimeVersion is the version the in-process runtimes report.
+const runtimeVersion = "0.1.0"
+
+// telemetry is an in-process runtime's tracing.
+type telemetry struct {
+	tp       *sdktrace.TracerProvider
+	exporter *traceexport.Exporter
+}
+
+// newTelemetry builds the tracing of cmd/genkit-runtime: spans go to the
+// trace store and to the exporter, which has no telemetry server until
+// the suite announces one.
+func newTelemetry(t *testing.T) *telemetry {
+	t.Helper()
+	store := tracestore.New(nil)
+	exp := traceexport.New(&traceexport.Options{Concurrency: 8, Linger: 20 * time.Millisecond})
+	tp := sdktrace.NewTracerProvider(
+		sdktrace.WithSampler(sdktrace.AlwaysSample()),
+		sdktrace.WithSpanProcessor(store),
+		sdktrace.WithSpanProcessor(exp),
+	)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := tp.Shutdown(ctx); err != nil {
+			t.Errorf("tracer provider shutdown: %v", err)
+		}
+		if err := exp.Shutdown(ctx); err != nil {
+			t.Errorf("exporter shutdown: %v", err)
+		}
+	})
+	return &telemetry{tp: tp, exporter: exp}
+}
+
+// newRegistry registers the fixture actions and the fixture's dynamic
+// action provider.
+func newRegistry(t *testing.T, tel *telemetry) *registry.Registry {
+	t.Helper()
+	reg := registry.New(nil)
+	if err := fixture.Register(reg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fixture.RegisterDAP(reg, &dap.Options{TracerProvider: tel.tp}); err != nil {
+		t.Fatal(err)
+	}
+	return reg
+}
+
+// serve serves h on a loopback port until the test ends.
+func serve(t *testing.T, h http.Handler) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// newSink serves a recording telemetry sink.
+func newSink(t *testing.T) (*conformance.Sink, string) {
+	t.Helper()
+	sink := conformance.NewSink()
+	return sink, serve(t, sink).URL
+}
+
+// newClient returns the client the suite makes its v1 requests with; its
+// connections are closed when the test ends.
+func newClient(t *testing.T) *http.Client {
+	t.Helper()
+	tr := &http.Transport{Proxy: nil, DisableCompression: true}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr}
+}
+
+// startV1 serves the v1 API of an in-process runtime, with wrap (if not
+// nil) around the handler, writes its runtime file and returns the
+// target for the suite. Nothing stops the runtime, so the cases needing
+// that are unsupported.
+func startV1(t *testing.T, wrap func(http.Handler) http.Handler) *conformance.Target {
+	t.Helper()
+	sink, sinkURL := newSink(t)
+	tel := newTelemetry(t)
+	reg := newRegistry(t, tel)
+	const id = "conformance-selftest"
+	h := reflection.NewHandler(reg, &reflection.Options{
+		TracerProvider: tel.tp,
+		Flusher:        tel.exporter,
+		Version:        runtimeVersion,
+		RuntimeIDs:     []string{id},
+		OnNotify: func(n reflection.Notification) {
+			if n.TelemetryServerURL != "" {
+				tel.exporter.SetURL(n.TelemetryServerURL)
+			}
+		},
+	})
+	mux := http.NewServeMux()
+	mux.Handle("/", h)
+	var handler http.Handler = guard.Chain(
+		guard.Recover(nil),
+		guard.Hosts(guard.LoopbackHosts),
+		guard.Origins(guard.DefaultOrigins()),
+	)(mux)
+	if wrap != nil {
+		handler = wrap(handler)
+	}
+	srv := serve(t, handler)
+	client := newClient(t)
+
+	rf, err := runtimefile.Write(t.TempDir(), runtimefile.Info{
+		ID: id, PID: os.Getpid(), Name: "conformance-selftest", ReflectionServerURL: srv.URL,
+		GenkitVersion: "genkit-runtime/" + runtimeVersion, ReflectionAPISpecVersion: reflection.SpecVersion,
+		Timestamp: time.Now(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rf.Remove() })
+	data, err := os.ReadFile(rf.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := &conformance.RuntimeFile{Path: rf.Path(), Data: data}
+	// The first health check, as the harness makes it on discovery.
+	file.HealthStatus, file.HealthError = healthStatus(t, client, srv.URL+"/api/__health?id="+id)
+
+	return &conformance.Target{
+		Name: "genkit-runtime (in-process)", Transport: conformance.V1,
+		URL: srv.URL, HTTPClient: client,
+		Sink: sink, SinkURL: sinkURL,
+		RuntimeFile: file,
+	}
+}
+
+// healthStatus makes one health check and returns its status, or 0 and
+// why it failed.
+func healthStatus(t *testing.T, client *http.Client, url string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode, ""
+}
+
+// startV2 serves a v2 manager, connects an in-process v2 runtime to it
+// and returns the target for the suite once the runtime has registered.
+// If relay is not nil, the runtime's frames pass through it on their way
+// to the manager (see startRelay).
+func startV2(t *testing.T, relay func(frame []byte) [][]byte) *conformance.Target {
+	t.Helper()
+	sink, sinkURL := newSink(t)
+	tel := newTelemetry(t)
+	reg := newRegistry(t, tel)
+	rec := &v2manager.Recorder{}
+	m := v2manager.New(&v2manager.Options{TelemetryServerURL: sinkURL, OnMessage: rec.Record})
+	msrv := serve(t, m)
+	t.Cleanup(func() { m.Close() })
+	url := "ws" + strings.TrimPrefix(msrv.URL, "http")
+	if relay != nil {
+		url = startRelay(t, url, relay)
+	}
+
+	c := reflection.NewClient(reg, &reflection.ClientOptions{
+		ServerURL:      url,
+		RuntimeID:      "conformance-selftest",
+		PID:            os.Getpid(),
+		GenkitVersion:  "genkit-runtime/" + runtimeVersion,
+		TracerProvider: tel.tp,
+		Flusher:        tel.exporter,
+		OnTelemetryURL: tel.exporter.SetURL,
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.Run(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	wctx, wcancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer wcancel()
+	if _, err := m.WaitRuntime(wctx, ""); err != nil {
+		t.Fatalf("the in-process v2 runtime did not register: %v", err)
+	}
+	return &conformance.Target{
+		Name: "genkit-runtime (in-process)", Transport: conformance.V2,
+		Manager: m, Messages: rec,
+		Sink: sink, SinkURL: sinkURL,
+	}
+}
+
+// startRelay serves a WebSocket relay to the manager at upstream and
+// returns its ws:// URL. Every text frame the runtime sends is replaced
+// by what rewrite returns for it (none, itself, or several frames);
+// frames from the manager pass unchanged.
+func startRelay(t *testing.T, upstream string, rewrite func(frame []byte) [][]byte) string {
+	t.Helper()
+	var wg sync.WaitGroup // the connections being relayed
+	up := websocket.Upgrader{}
+	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rt, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		mg, _, err := websocket.DefaultDialer.DialContext(r.Context(), upstream, nil)
+		if err != nil {
+			rt.Close()
+			return
+		}
+		// Either side closing ends both directions.
+		closeBoth := func() {
+			mg.Close()
+			rt.Close()
+		}
+		wg.Go(func() {
+			pump(mg, rt, rewrite)
+			closeBoth()
+		})
+		wg.Go(func() {
+			pump(rt, mg, nil)
+			closeBoth()
+		})
+	}))
+	// Runs after the runtime and the manager have closed their ends.
+	t.Cleanup(wg.Wait)
+	return "ws" + strings.TrimPrefix(srv.URL, "http")
+}
+
+// pump copies frames from src to dst until either fails, passing text
+// frames through rewrite when it is not nil.
+func pump(dst, src *websocket.Conn, rewrite func([]byte) [][]byte) {
+	for {
+		typ, data, err := src.ReadMessage()
+		if err != nil {
+			return
+		}
+		frames := [][]byte{data}
+		if rewrite != nil && typ == websocket.TextMessage {
+			frames = rewrite(data)
+		}
+		for _, f := range frames {
+			if err := dst.WriteMessage(typ, f); err != nil {
+				return
+			}
+		}
+	}
+}
