@@ -1,6 +1,7 @@
 package reflection
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/genkit-runtime/genkit-runtime/internal/jsontext"
 	"github.com/genkit-runtime/genkit-runtime/registry"
 	"github.com/genkit-runtime/genkit-runtime/status"
 )
@@ -82,8 +84,13 @@ func (c *core) run(ctx context.Context, rr *runRequest, hooks runHooks) (registr
 		},
 	}
 	// Every run request was decoded from a validated JSON body, v1 or v2, so
-	// its input is well-formed JSON.
-	req := &registry.Request{Input: rr.Input, InputValid: true, Init: rr.Init, Context: rr.Context, InputStream: hooks.input}
+	// its input is well-formed JSON; compacted once here, it is recorded and
+	// echoed as it is.
+	input, err := compactInput(rr.Input)
+	if err != nil {
+		return registry.Result{}, status.Errorf(status.InvalidArgument, "input is not valid JSON: %v", err)
+	}
+	req := &registry.Request{Input: input, InputValid: true, Init: rr.Init, Context: rr.Context, InputStream: hooks.input}
 	if hooks.chunk != nil {
 		req.Stream = hooks.chunk
 	}
@@ -163,4 +170,18 @@ func finalOf(res registry.Result, err error) finalResult {
 		return finalResult{Error: &st}
 	}
 	return finalResult{Result: res.Output, Telemetry: &telemetry{TraceID: res.TraceID}}
+}
+
+// compactInput returns the valid JSON input without whitespace outside its
+// strings: input itself when it has none.
+func compactInput(input json.RawMessage) (json.RawMessage, error) {
+	if jsontext.IsCompact(input) {
+		return input, nil
+	}
+	var b bytes.Buffer
+	b.Grow(len(input))
+	if err := json.Compact(&b, input); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
 }

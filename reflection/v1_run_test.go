@@ -100,6 +100,8 @@ func TestV1RunResults(t *testing.T) {
 		{"model", `{"key":"/model/echoModel","input":{"messages":[{"role":"user","content":[{"text":"hi"}]}]}}`,
 			`{"message":{"role":"model","content":[{"text":"hi"}]},"finishReason":"stop"}`},
 		{"labels and context", `{"key":"/flow/echo","input":1,"context":{"x":1},"telemetryLabels":{"l":"v"}}`, `1`},
+		{"spaced input compacted", "{\"key\":\"/flow/echo\",\"input\": { \"a b\" : [ 1,\n 2 ], \"c\":\"\\\" d\" } }", `{"a b":[1,2],"c":"\" d"}`},
+		{"escaped key", `{"key":"\/flow\/echo","input":"\u003c"}`, `"\u003c"`},
 	}
 	for _, tt := range tests {
 		for _, stream := range []bool{false, true} {

@@ -36,9 +36,10 @@ type Request struct {
 	// Input is the raw JSON input; empty when the caller sent none. When the
 	// action has an input schema, Input has been validated against it.
 	Input json.RawMessage
-	// InputValid reports that Input is known to be well-formed JSON, as when
-	// the caller has just decoded it with a validating decoder; the run then
-	// does not scan it again. Leave it false when unsure.
+	// InputValid reports that Input is known to be well-formed JSON with no
+	// whitespace outside its strings, as when the caller has just decoded
+	// and compacted it; the run then does not scan it again. Leave it false
+	// when unsure.
 	InputValid bool
 	// Init is the raw JSON init value of a bidirectional action, if any.
 	Init json.RawMessage

@@ -119,7 +119,11 @@ func (a *Action) Run(ctx context.Context, req *Request, opts *RunOptions) (Resul
 			attrs = append(attrs, attribute.String(AttrInit, compactJSON(req.Init)))
 		}
 		if len(req.Input) > 0 {
-			attrs = append(attrs, attribute.String(AttrInput, compactJSON(req.Input)))
+			in := string(req.Input)
+			if !req.InputValid {
+				in = compactJSON(req.Input)
+			}
+			attrs = append(attrs, attribute.String(AttrInput, in))
 		}
 		span.SetAttributes(attrs...)
 		if opts.OnStart != nil {
@@ -320,11 +324,11 @@ func marshalOutput(v any) (json.RawMessage, error) {
 }
 
 // marshalResult is marshalOutput for the result of the run of req: an
-// output that is req's own valid input, as an echo returns, is not checked
-// again.
+// output that is req's own valid, compact input, as an echo returns, is not
+// checked again.
 func marshalResult(v any, req *Request) (json.RawMessage, error) {
 	if raw, ok := v.(json.RawMessage); ok && req.InputValid && sameBytes(raw, req.Input) {
-		return compactRaw(raw)
+		return raw, nil
 	}
 	return marshalOutput(v)
 }

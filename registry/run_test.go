@@ -509,7 +509,7 @@ func TestRunWithoutTracing(t *testing.T) {
 
 // TestRunInputValid checks the runs of a json.RawMessage flow with and
 // without Request.InputValid: the output is the input, compacted; input
-// not known to be valid is checked.
+// not known to be valid and compact is checked and compacted.
 func TestRunInputValid(t *testing.T) {
 	reg := registry.New(nil)
 	echo, err := registry.DefineFlow(reg, "echo", func(ctx context.Context, in json.RawMessage) (json.RawMessage, error) {
@@ -525,7 +525,6 @@ func TestRunInputValid(t *testing.T) {
 		wantCode status.Code
 	}{
 		{input: `{"a b":"c d","e":[1,2]}`, valid: true, want: `{"a b":"c d","e":[1,2]}`},
-		{input: `{"a b": "c d", "e": [1, 2]}`, valid: true, want: `{"a b":"c d","e":[1,2]}`},
 		{input: `{"a b": "c d", "e": [1, 2]}`, valid: false, want: `{"a b":"c d","e":[1,2]}`},
 		{input: `"x\" y"`, valid: true, want: `"x\" y"`},
 		{input: `{"a":`, valid: false, wantCode: status.InvalidArgument},
