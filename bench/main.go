@@ -32,6 +32,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/genkit-runtime/genkit-runtime/internal/runtimeproc"
 )
 
 func main() {
@@ -369,7 +371,7 @@ func runHarness(ctx context.Context, cfg *config) error {
 		sp.env = append(sp.env, telemetryEnv(t, m)...)
 		var pprofPort int
 		if profile {
-			if pprofPort, err = freePort(); err != nil {
+			if pprofPort, err = runtimeproc.FreePort(); err != nil {
 				return nil, err
 			}
 			sp.args = append(sp.args, "--pprof-addr", "127.0.0.1:"+strconv.Itoa(pprofPort))

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,8 +15,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
+
+	"github.com/genkit-runtime/genkit-runtime/internal/runtimeproc"
 )
 
 // clockTicks is the kernel's USER_HZ, the unit of utime and stime in
@@ -86,26 +86,15 @@ func readMem(pid int) (memInfo, error) {
 	return m, sc.Err()
 }
 
-// freePort returns a loopback port that was free a moment ago.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 // server is one server process started by the harness.
 type server struct {
 	name    string
-	cmd     *exec.Cmd
+	proc    *runtimeproc.Process
 	url     string // http://127.0.0.1:<port>
 	port    int
 	started time.Time
 	ready   time.Duration // start to first healthy answer
 	logPath string
-	waitErr chan error
 	// pprofPort is the port of the server's pprof endpoint; 0 for none.
 	pprofPort int
 }
@@ -123,23 +112,10 @@ type spec struct {
 	discover string
 }
 
-// baseEnv is the harness's environment without the variables that would
-// change what a server under test does.
-func baseEnv() []string {
-	var out []string
-	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "GENKIT_") || strings.HasPrefix(kv, "OTEL_") {
-			continue
-		}
-		out = append(out, kv)
-	}
-	return out
-}
-
 // start runs s with GENKIT_REFLECTION_PORT set to a free port and waits
 // until GET /api/__health answers 200, polling every half millisecond.
 func start(ctx context.Context, s spec, logDir string, timeout time.Duration) (*server, error) {
-	port, err := freePort()
+	port, err := runtimeproc.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -149,27 +125,25 @@ func start(ctx context.Context, s spec, logDir string, timeout time.Duration) (*
 	}
 	cmd := exec.Command(s.path, args...)
 	cmd.Dir = s.dir
-	cmd.Env = append(baseEnv(), s.env...)
-	cmd.Env = append(cmd.Env, "GENKIT_REFLECTION_PORT="+strconv.Itoa(port))
+	cmd.Env = append(runtimeproc.CleanEnv(s.env...), "GENKIT_REFLECTION_PORT="+strconv.Itoa(port))
 	logPath := filepath.Join(logDir, fmt.Sprintf("%s-%d.log", s.name, port))
 	lf, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
+	// The child writes to its own copy of the file.
+	defer lf.Close()
 	cmd.Stdout, cmd.Stderr = lf, lf
-	srv := &server{name: s.name, cmd: cmd, port: port, url: "http://127.0.0.1:" + strconv.Itoa(port),
-		logPath: logPath, waitErr: make(chan error, 1)}
+	srv := &server{name: s.name, port: port, url: "http://127.0.0.1:" + strconv.Itoa(port), logPath: logPath}
 	client := &http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}, Timeout: time.Second}
 	srv.started = time.Now()
-	if err := cmd.Start(); err != nil {
-		lf.Close()
-		return nil, fmt.Errorf("starting %s: %w", s.name, err)
+	if srv.proc, err = runtimeproc.Start(cmd); err != nil {
+		return nil, fmt.Errorf("%s: %w", s.name, err)
 	}
-	go func() { srv.waitErr <- cmd.Wait(); lf.Close() }()
 	deadline := srv.started.Add(timeout)
 	for {
 		if s.discover != "" {
-			if u := discoverURL(s.discover, cmd.Process.Pid); u != "" {
+			if u := discoverURL(s.discover, srv.pid()); u != "" {
 				srv.url = u
 			}
 		}
@@ -184,9 +158,8 @@ func start(ctx context.Context, s spec, logDir string, timeout time.Duration) (*
 			}
 		}
 		select {
-		case err := <-srv.waitErr:
-			srv.waitErr <- err
-			return nil, fmt.Errorf("%s exited before it was healthy (%v); log: %s", s.name, err, tail(logPath))
+		case <-srv.proc.Done():
+			return nil, fmt.Errorf("%s exited before it was healthy (%v); log: %s", s.name, srv.proc.ExitErr(), tail(logPath))
 		default:
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
@@ -228,27 +201,19 @@ func discoverURL(root string, pid int) string {
 // stop ends the server: SIGTERM, then SIGKILL after two seconds. It signals
 // only the process it started.
 func (s *server) stop() {
-	if s == nil || s.cmd.Process == nil {
+	if s == nil || s.proc == nil {
 		return
 	}
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-s.waitErr:
-		s.waitErr <- err
-	case <-time.After(2 * time.Second):
-		s.cmd.Process.Kill()
-		err := <-s.waitErr
-		s.waitErr <- err
-	}
+	// How the server ended does not matter to the measurements.
+	_ = s.proc.Stop(2 * time.Second)
 }
 
-func (s *server) pid() int { return s.cmd.Process.Pid }
+func (s *server) pid() int { return s.proc.PID() }
 
 // alive reports whether the process is still running.
 func (s *server) alive() bool {
 	select {
-	case err := <-s.waitErr:
-		s.waitErr <- err
+	case <-s.proc.Done():
 		return false
 	default:
 		return true

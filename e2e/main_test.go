@@ -4,13 +4,14 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/genkit-runtime/genkit-runtime/internal/runtimeproc"
 )
 
 // binary is the genkit-runtime binary built once for the package.
@@ -22,11 +23,8 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	binary = filepath.Join(dir, "genkit-runtime")
-	build := exec.Command("go", "build", "-o", binary, "../cmd/genkit-runtime")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building genkit-runtime:", err)
+	if binary, err = runtimeproc.Build(context.Background(), dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.RemoveAll(dir)
 		os.Exit(1)
 	}
