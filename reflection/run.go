@@ -133,11 +133,12 @@ type runWriter struct {
 	rc     *http.ResponseController
 	stream bool
 
-	mu      sync.Mutex // guards sent, done, err, scratch, line and enc
-	sent    bool       // headers written
-	done    bool       // the handler is finishing; w must not be used any more
-	err     error      // first write error; later writes are skipped
-	scratch []byte
+	mu        sync.Mutex // guards sent, unflushed, done, err, scratch, line and enc
+	sent      bool       // headers written
+	unflushed bool       // headers written by start and not yet sent
+	done      bool       // the handler is finishing; w must not be used any more
+	err       error      // first write error; later writes are skipped
+	scratch   []byte
 	// line and enc encode chunks; enc writes to line.
 	line bytes.Buffer
 	enc  *json.Encoder
@@ -150,9 +151,12 @@ func (rw *runWriter) contentType() string {
 	return contentTypeJSON
 }
 
-// start writes the headers with the trace and span IDs and flushes them,
-// so the client learns the trace ID before the action body runs, as the JS
-// runtime does (flushHeaders in its onTraceStart).
+// start writes the headers with the trace and span IDs and has them sent
+// at once, so the client learns the trace ID while the action body runs, as
+// the JS runtime does (flushHeaders in its onTraceStart). The flush is made
+// off the action's goroutine: the action starts without waiting for the
+// write, and an action that ends before the flush is made sends its result
+// in the same write as the headers. Both modes are chunked, as in JS.
 func (rw *runWriter) start(traceID, spanID string) {
 	rw.mu.Lock()
 	defer rw.mu.Unlock()
@@ -163,8 +167,22 @@ func (rw *runWriter) start(traceID, spanID string) {
 	hd.Set(HeaderTraceID, traceID)
 	hd.Set(HeaderSpanID, spanID)
 	hd.Set("Content-Type", rw.contentType())
+	hd.Set("Transfer-Encoding", "chunked")
 	rw.w.WriteHeader(http.StatusOK)
 	rw.sent = true
+	rw.unflushed = true
+	go rw.flushHeaders()
+}
+
+// flushHeaders sends the headers written by start, unless a chunk or the
+// final object has sent them already, or the run is over.
+func (rw *runWriter) flushHeaders() {
+	rw.mu.Lock()
+	defer rw.mu.Unlock()
+	if rw.done || !rw.unflushed || rw.err != nil {
+		return
+	}
+	rw.unflushed = false
 	// A writer that cannot flush (only possible when not streaming, see
 	// canFlush) sends the headers with the body instead.
 	if err := rw.rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
@@ -230,6 +248,7 @@ func (rw *runWriter) chunk(c any) error {
 		rw.err = err
 		return clientGone(err)
 	}
+	rw.unflushed = false
 	return nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"go.opentelemetry.io/otel/codes"
@@ -579,4 +580,46 @@ func TestV1WriterWithoutFlush(t *testing.T) {
 		t.Errorf("stream run through a writer without Flush = %d %q, want 500", resp.StatusCode, body)
 	}
 	v1DecodeStatus(t, body)
+}
+
+// TestV1EarlyHeadersBusyAction checks that the trace headers reach the
+// client while an action that never blocks is still computing, and that
+// a run's answer is chunked whether or not its headers went out first.
+func TestV1EarlyHeadersBusyAction(t *testing.T) {
+	const busy = 400 * time.Millisecond
+	e := newV1Env(t, func(reg *registry.Registry, _ *reflection.Options) {
+		_, err := registry.DefineFlow(reg, "spin", func(ctx context.Context, _ any) (int, error) {
+			n := 0
+			for end := time.Now().Add(busy); time.Now().Before(end) && ctx.Err() == nil; {
+				n++
+			}
+			return n, nil
+		}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+	began := time.Now()
+	resp := e.start(t, http.MethodPost, "/api/runAction", `{"key":"/flow/spin"}`)
+	headers := time.Since(began)
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	whole := time.Since(began)
+	if err != nil || !strings.HasPrefix(string(body), `{"result":`) {
+		t.Fatalf("body %s, %v", body, err)
+	}
+	if !v1TraceIDRe.MatchString(resp.Header.Get(reflection.HeaderTraceID)) {
+		t.Errorf("headers = %v", resp.Header)
+	}
+	// The action computes for 400 ms; the headers must not wait for it.
+	if whole-headers < busy/2 {
+		t.Errorf("headers after %v, whole answer after %v: the headers waited for the action", headers, whole)
+	}
+	for _, stream := range []bool{false, true} {
+		resp, _ := e.run(t, stream, `{"key":"/flow/echo","input":1}`)
+		if len(resp.TransferEncoding) != 1 || resp.TransferEncoding[0] != "chunked" || resp.ContentLength != -1 {
+			t.Errorf("stream=%v: Transfer-Encoding %v, Content-Length %d; want chunked, as the JS runtime answers",
+				stream, resp.TransferEncoding, resp.ContentLength)
+		}
+	}
 }
