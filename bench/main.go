@@ -45,6 +45,13 @@ func main() {
 		return
 	}
 	cfg := parseFlags()
+	if cfg.reportPath != "" {
+		if err := reprint(os.Stdout, cfg.reportPath); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := runHarness(ctx, cfg); err != nil {
@@ -73,6 +80,7 @@ type config struct {
 	idleWait   time.Duration
 	startups   bool
 	profileDir string
+	reportPath string
 	extraArgs  []string
 	args       []string
 }
@@ -99,6 +107,7 @@ func parseFlags() *config {
 	fs.DurationVar(&c.idleWait, "idle-wait", time.Second, "how long after start-up idle memory is read")
 	fs.BoolVar(&c.startups, "startup", true, "measure start-up time and idle memory")
 	fs.StringVar(&c.profileDir, "profile", "", "write a CPU profile of genkit-runtime for each scenario (round 1) into this directory")
+	fs.StringVar(&c.reportPath, "report", "", "print the tables of a JSON file written by -json, and measure nothing")
 	fs.Parse(os.Args[1:])
 	if *only != "" {
 		c.only = regexp.MustCompile(*only)
@@ -699,4 +708,18 @@ func saveProfile(ctx context.Context, port int, dur time.Duration, path string) 
 		return err
 	}
 	return os.WriteFile(path, b, 0o644)
+}
+
+// reprint prints the tables of the report saved at path.
+func reprint(w io.Writer, path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var rep report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	printTable(w, &rep)
+	return nil
 }

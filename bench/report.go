@@ -35,14 +35,31 @@ func printTable(w io.Writer, rep *report) {
 		return &r.Median
 	}
 	targets := []string{"ceiling", "genkit-runtime", "go-sdk", "js-sdk"}
-	ratio := func(a, b float64) string {
-		if a == 0 || b == 0 {
+	// ratio is the median over rounds of metric(a)/metric(b), each pair
+	// measured in the same round, so that the machine's drift between
+	// rounds cancels out.
+	ratio := func(scA, a, scB, b string, metric func(sample) float64) string {
+		ra, rb := by[scA+"|"+a], by[scB+"|"+b]
+		if ra == nil || rb == nil {
 			return ""
 		}
-		return fmt.Sprintf("%.2f", a/b)
+		var xs []float64
+		for i := range min(len(ra.Samples), len(rb.Samples)) {
+			x, y := metric(ra.Samples[i]), metric(rb.Samples[i])
+			if x == 0 || y == 0 {
+				continue
+			}
+			xs = append(xs, x/y)
+		}
+		if len(xs) == 0 {
+			return ""
+		}
+		return fmt.Sprintf("%.2f", median(xs))
 	}
+	cpu := func(s sample) float64 { return float64(s.cpuPer()) }
 
-	fmt.Fprintf(w, "Medians of %d interleaved rounds of %s each; %d CPUs shared by servers and load generator.\n\n", rep.Rounds, rep.Duration, rep.CPUs)
+	fmt.Fprintf(w, "Medians of %d interleaved rounds of %s each; %d CPUs shared by servers and load generator. "+
+		"Ratios are medians of the ratios within each round.\n\n", rep.Rounds, rep.Duration, rep.CPUs)
 	if len(unaryScs) > 0 {
 		fmt.Fprintln(w, "| scenario | server | runs/s | p50 ms | p99 ms | max ms | CPU µs/run | ÷ ceiling | runtime ÷ it | spans/run exported | errors |")
 		fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
@@ -59,10 +76,10 @@ func printTable(w io.Writer, rep *report) {
 				}
 				var vsCeil, rtOver string
 				if ceil != nil && t != "ceiling" {
-					vsCeil = ratio(s.RunsPerSec, ceil.RunsPerSec)
+					vsCeil = ratio(sc, t, sc, "ceiling", sample.rate)
 				}
 				if rt != nil && t != "genkit-runtime" && t != "ceiling" {
-					rtOver = ratio(rt.RunsPerSec, s.RunsPerSec)
+					rtOver = ratio(sc, "genkit-runtime", sc, t, sample.rate)
 				}
 				spans := ""
 				if s.EndedSpansRun > 0 {
@@ -97,7 +114,7 @@ func printTable(w io.Writer, rep *report) {
 				present := get("echo/c16+export", t)
 				var r string
 				if present != nil {
-					r = ratio(s.RunsPerSec, present.RunsPerSec)
+					r = ratio(sc, t, "echo/c16+export", t, sample.rate)
 				}
 				fmt.Fprintf(w, "| %s | %s | %.0f | %s | %.1f |\n", sc, t, s.RunsPerSec, r, s.MaxMs)
 			}
@@ -117,10 +134,10 @@ func printTable(w io.Writer, rep *report) {
 				}
 				var vsCeil, rtOver string
 				if ceil != nil && t != "ceiling" {
-					vsCeil = ratio(s.ChunksPerSec, ceil.ChunksPerSec)
+					vsCeil = ratio(sc, t, sc, "ceiling", sample.chunkRate)
 				}
 				if rt != nil && t != "genkit-runtime" && t != "ceiling" {
-					rtOver = ratio(rt.ChunksPerSec, s.ChunksPerSec)
+					rtOver = ratio(sc, "genkit-runtime", sc, t, sample.chunkRate)
 				}
 				fmt.Fprintf(w, "| %s | %s | %.0f | %.3f | %.3f | %.2f | %.0f | %s | %s | %d |\n",
 					sc, t, s.ChunksPerSec, s.FirstChunkMs, s.FirstChunk99, s.P50Ms, s.CPUPerRunUs, vsCeil, rtOver, s.Errors)
@@ -143,7 +160,7 @@ func printTable(w io.Writer, rep *report) {
 				}
 				var vs string
 				if ceil != nil && t != "ceiling" {
-					vs = ratio(s.CPUPerRunUs, ceil.CPUPerRunUs)
+					vs = ratio(sc, t, sc, "ceiling", cpu)
 				}
 				perMB := 0.0
 				if s.BytesPerRun > 0 {
