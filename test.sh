@@ -2,7 +2,7 @@
 # Runs every test of genkit-runtime on a machine with Go and Node.js:
 # installs the pinned npm packages the end-to-end tests drive (the Genkit
 # CLI, its telemetry server, an MCP test server) and the SDK fixtures of the
-# conformance suite, checks formatting and vet,
+# conformance suite, checks formatting, vet and staticcheck,
 # runs all Go tests with the race detector (end-to-end tests against the real
 # CLI included), then a short fuzz smoke run of every fuzz target.
 set -euo pipefail
@@ -31,6 +31,9 @@ fi
 
 echo "== go vet"
 go vet ./...
+
+echo "== staticcheck"
+go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
 echo "== go test -race"
 go test -race -count=1 -timeout 15m ./...

@@ -1,7 +1,6 @@
 package reflection_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -209,16 +208,6 @@ func v1DecodeStatus(t testing.TB, body string) v1Status {
 	}
 	v1CheckStatus(t, body, st)
 	return st
-}
-
-// v1Compact returns s compacted, for comparing JSON text.
-func v1Compact(t testing.TB, s string) string {
-	t.Helper()
-	var b bytes.Buffer
-	if err := json.Compact(&b, []byte(s)); err != nil {
-		t.Fatalf("%q: %v", s, err)
-	}
-	return b.String()
 }
 
 // v1Code returns c as an int, for building expected Status values.

@@ -16,10 +16,11 @@ import (
 )
 
 type person struct {
-	Name    string   `json:"name"`
-	Age     int      `json:"age,omitempty"`
-	Nick    string   `json:"nick,omitzero"`
-	Tags    []string `json:"tags"`
+	Name string   `json:"name"`
+	Age  int      `json:"age,omitempty"`
+	Nick string   `json:"nick,omitzero"`
+	Tags []string `json:"tags"`
+	//lint:ignore U1000 present so that the tests see it left out of the inferred schema
 	private int
 }
 

@@ -157,7 +157,7 @@ func attrValue(v attribute.Value) any {
 		return nil
 	default:
 		// BYTESLICE and any later types: their canonical string form.
-		return v.Emit()
+		return v.String()
 	}
 }
 

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -179,10 +178,4 @@ func splitStream(body string) (chunks []string, final string) {
 		chunks = strings.Split(body[:i], "\n")
 	}
 	return chunks, body[i+1:]
-}
-
-// readLine reads one line, without its newline, from br.
-func readLine(br *bufio.Reader) (string, error) {
-	s, err := br.ReadString('\n')
-	return strings.TrimSuffix(s, "\n"), err
 }
