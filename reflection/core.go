@@ -1,7 +1,6 @@
 package reflection
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -86,7 +85,7 @@ func (c *core) run(ctx context.Context, rr *runRequest, hooks runHooks) (registr
 	// Every run request was decoded from a validated JSON body, v1 or v2, so
 	// its input is well-formed JSON; compacted once here, it is recorded and
 	// echoed as it is.
-	input, err := compactInput(rr.Input)
+	input, err := jsontext.Compact(rr.Input)
 	if err != nil {
 		return registry.Result{}, status.Errorf(status.InvalidArgument, "input is not valid JSON: %v", err)
 	}
@@ -170,18 +169,4 @@ func finalOf(res registry.Result, err error) finalResult {
 		return finalResult{Error: &st}
 	}
 	return finalResult{Result: res.Output, Telemetry: &telemetry{TraceID: res.TraceID}}
-}
-
-// compactInput returns the valid JSON input without whitespace outside its
-// strings: input itself when it has none.
-func compactInput(input json.RawMessage) (json.RawMessage, error) {
-	if jsontext.IsCompact(input) {
-		return input, nil
-	}
-	var b bytes.Buffer
-	b.Grow(len(input))
-	if err := json.Compact(&b, input); err != nil {
-		return nil, err
-	}
-	return b.Bytes(), nil
 }

@@ -1,7 +1,6 @@
 package registry
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -318,7 +317,7 @@ func marshalOutput(v any) (json.RawMessage, error) {
 		if !json.Valid(raw) {
 			return nil, errors.New("output is not valid JSON")
 		}
-		return compactRaw(raw)
+		return jsontext.Compact(raw)
 	}
 	return jsontext.Marshal(v)
 }
@@ -338,28 +337,13 @@ func sameBytes(a, b []byte) bool {
 	return len(a) == len(b) && len(a) > 0 && &a[0] == &b[0]
 }
 
-// compactRaw returns the valid JSON raw without whitespace outside its
-// strings, raw itself when it has none.
-func compactRaw(raw json.RawMessage) (json.RawMessage, error) {
-	if jsontext.IsCompact(raw) {
-		return raw, nil
-	}
-	var b bytes.Buffer
-	if err := json.Compact(&b, raw); err != nil {
-		return nil, err
-	}
-	return b.Bytes(), nil
-}
-
+// compactJSON returns raw without insignificant white space, or raw itself
+// when it is not valid JSON.
 func compactJSON(raw json.RawMessage) string {
-	if jsontext.IsCompact(raw) {
-		return string(raw)
+	if b, err := jsontext.Compact(raw); err == nil {
+		return string(b)
 	}
-	var b bytes.Buffer
-	if err := json.Compact(&b, raw); err != nil {
-		return string(raw)
-	}
-	return b.String()
+	return string(raw)
 }
 
 // redactedKeys are context fields recorded as "<redacted>".

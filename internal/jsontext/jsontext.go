@@ -93,3 +93,18 @@ func IsCompact(b []byte) bool {
 	}
 	return true
 }
+
+// Compact returns the JSON text b without whitespace outside its strings:
+// b itself when it has none, else a compacted copy. b must be valid JSON;
+// when it is not, Compact returns an error or b as it is.
+func Compact(b []byte) ([]byte, error) {
+	if IsCompact(b) {
+		return b, nil
+	}
+	var out bytes.Buffer
+	out.Grow(len(b))
+	if err := json.Compact(&out, b); err != nil {
+		return nil, err
+	}
+	return out.Bytes(), nil
+}

@@ -86,6 +86,12 @@ func TestIsCompact(t *testing.T) {
 		if got, want := IsCompact([]byte(s)), b.String() == s; got != want {
 			t.Errorf("IsCompact(%q) = %v; want %v", s, got, want)
 		}
+		if got, err := Compact([]byte(s)); err != nil || string(got) != b.String() {
+			t.Errorf("Compact(%q) = %q, %v; want %q", s, got, err, b.String())
+		}
+	}
+	if _, err := Compact([]byte(`{"a": `)); err == nil {
+		t.Error("Compact of invalid JSON with whitespace: no error")
 	}
 }
 
