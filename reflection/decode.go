@@ -26,9 +26,9 @@ var runDecoders = sync.Pool{New: func() any { return new(jsontok.Decoder) }}
 var noInput = bytes.NewBuffer(nil)
 
 // decodeJSON fills r from data, a whole UTF-8 request body, in one
-// validating pass. Unknown members are skipped (the CLI sends runtimeId); a repeated
-// member counts once, the last, as in JavaScript. Its errors describe the
-// problem for a client and do not carry a status.
+// validating pass. Unknown members are skipped (the CLI sends runtimeId);
+// of a repeated member the last counts, as in JavaScript. Its errors
+// describe the problem for a client and do not carry a status.
 func (r *v1RunRequest) decodeJSON(data []byte) error {
 	d := runDecoders.Get().(*jsontok.Decoder)
 	defer func() {
@@ -128,7 +128,7 @@ func checkEnd(d *jsontok.Decoder) error {
 	off := d.InputOffset()
 	if _, err := d.ReadToken(); err != io.EOF {
 		if err == nil {
-			return fmt.Errorf("unexpected data after the request object (at byte %d)", off)
+			return fmt.Errorf("unexpected data after the request object (after byte %d)", off)
 		}
 		return syntaxError(err)
 	}

@@ -223,6 +223,11 @@ func (rw *runWriter) headersSent() bool {
 func (rw *runWriter) chunk(c any) error {
 	rw.mu.Lock()
 	defer rw.mu.Unlock()
+	if rw.done {
+		// The action kept send and called it after its run ended: the
+		// final object is written, or the handler has returned.
+		return status.Errorf(status.FailedPrecondition, "stream chunk sent after the run ended")
+	}
 	if rw.enc == nil {
 		rw.enc = json.NewEncoder(&rw.line)
 		rw.enc.SetEscapeHTML(false)

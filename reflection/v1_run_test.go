@@ -623,3 +623,32 @@ func TestV1EarlyHeadersBusyAction(t *testing.T) {
 		}
 	}
 }
+
+// TestV1ChunkAfterRun has an action keep its send function and call it
+// after its run has ended: the call fails, and the answer, already
+// complete, is left as it was.
+func TestV1ChunkAfterRun(t *testing.T) {
+	kept := make(chan func(int) error, 1)
+	e := newV1Env(t, func(reg *registry.Registry, _ *reflection.Options) {
+		_, err := registry.DefineStreamingFlow(reg, "leaky", func(_ context.Context, _ any, send func(int) error) (int, error) {
+			if err := send(1); err != nil {
+				return 0, err
+			}
+			kept <- send
+			return 2, nil
+		}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+	resp, body := e.run(t, true, `{"key":"/flow/leaky"}`)
+	send := <-kept
+	err := send(3)
+	if status.CodeOf(err) != status.FailedPrecondition {
+		t.Errorf("send after the run = %v; want FAILED_PRECONDITION", err)
+	}
+	want := "1\n" + `{"result":2,"telemetry":{"traceId":"` + resp.Header.Get(reflection.HeaderTraceID) + `"}}`
+	if body != want {
+		t.Errorf("body = %q; want %q", body, want)
+	}
+}

@@ -559,3 +559,41 @@ func TestV2InputOverflow(t *testing.T) {
 		t.Errorf("run error = %v (%+v), want RESOURCE_EXHAUSTED with a trace id", err, st)
 	}
 }
+
+// v2StuckSource is an action source whose listing never ends by itself.
+type v2StuckSource struct{ listing chan struct{} }
+
+func (s v2StuckSource) ListActions(ctx context.Context) ([]registry.Descriptor, error) {
+	s.listing <- struct{}{}
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+func (v2StuckSource) ResolveAction(context.Context, string) (*registry.Action, error) {
+	return nil, nil
+}
+
+// TestV2ShutdownCancelsListing stops the client while a listing waits on a
+// source that never answers: at the end of the grace period the listing is
+// cancelled like the runs, and answered before the connection closes.
+func TestV2ShutdownCancelsListing(t *testing.T) {
+	src := v2StuckSource{listing: make(chan struct{}, 1)}
+	e := newV2Env(t, &v2EnvConfig{client: func(o *reflection.ClientOptions) { o.ShutdownGrace = 100 * time.Millisecond }})
+	e.reg.AddSource(src)
+	ctx := v2Ctx(t)
+	answered := make(chan error, 1)
+	go func() {
+		var raw json.RawMessage
+		answered <- e.rt.Call(ctx, "listActions", nil, &raw)
+	}()
+	<-src.listing
+	e.stop()
+	select {
+	case err := <-answered:
+		if errors.Is(err, v2manager.ErrDisconnected) {
+			t.Errorf("listActions = %v; want an answer before the connection closed", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("listActions not answered")
+	}
+}

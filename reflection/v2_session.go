@@ -100,9 +100,13 @@ type session struct {
 	c      *Client
 	stream *wsStream // set before the first message is handled
 
-	mu            sync.Mutex // guards draining, active, pending, pendingChunks and finished
-	draining      bool       // shutting down: no new work is taken
-	work          sync.WaitGroup
+	mu       sync.Mutex // guards draining, active, pending, pendingChunks and finished
+	draining bool       // shutting down: no new work is taken
+	work     sync.WaitGroup
+	// listCtx is the context of listings; cancelLists ends them when
+	// shutdown has waited its grace period.
+	listCtx       context.Context
+	cancelLists   context.CancelFunc
 	active        map[string]*activeRun
 	pending       map[string]*pendingInput
 	pendingChunks int
@@ -137,6 +141,8 @@ func (s *session) serve(ctx context.Context, ws *websocket.Conn) error {
 	// after the connection is closed, so that shutdown can wait for runs
 	// and answer them.
 	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.listCtx, s.cancelLists = context.WithCancel(cctx)
+	defer s.cancelLists()
 	conn := jsonrpc2.NewConn(cctx, stream, s, jsonrpc2.SetLogger(printfLogger{o.Logger}))
 	var wg sync.WaitGroup
 	if o.PingInterval > 0 {
@@ -159,8 +165,8 @@ func (s *session) serve(ctx context.Context, ws *websocket.Conn) error {
 // shutdown grace period.
 var errShuttingDown = errors.New("the runtime is shutting down")
 
-// drain stops taking work and waits for the work in progress: runs get
-// ShutdownGrace, then are cancelled and waited for again, at most
+// drain stops taking work and waits for the work in progress: runs and
+// listings get ShutdownGrace, then are cancelled and waited for again, at most
 // FlushTimeout plus a second, so that each is answered. It returns early if
 // the connection is lost.
 func (s *session) drain(conn *jsonrpc2.Conn) {
@@ -197,6 +203,7 @@ func (s *session) drain(conn *jsonrpc2.Conn) {
 		ar.cancel(errShuttingDown)
 	}
 	s.mu.Unlock()
+	s.cancelLists()
 	if !wait(o.FlushTimeout + time.Second) {
 		o.Logger.Warn("runs still in progress at shutdown; their answers are lost")
 	}
@@ -372,7 +379,7 @@ func (s *session) listActions(ctx context.Context, conn *jsonrpc2.Conn, req *jso
 	// read loop.
 	s.c.runs.Go(func() {
 		defer s.work.Done()
-		b, err := s.c.lister.list(ctx)
+		b, err := s.c.lister.list(s.listCtx)
 		s.c.release()
 		if err != nil {
 			s.replyStatus(ctx, conn, req, status.FromError(err))

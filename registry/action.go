@@ -34,7 +34,8 @@ type Descriptor struct {
 // Request is one invocation of an action, as its function sees it.
 type Request struct {
 	// Input is the raw JSON input; empty when the caller sent none. When the
-	// action has an input schema, Input has been validated against it.
+	// action has an input schema, Input has been validated against it. An
+	// action must not change its bytes (it may return them as its output).
 	Input json.RawMessage
 	// InputValid reports that Input is known to be well-formed JSON with no
 	// whitespace outside its strings, as when the caller has just decoded

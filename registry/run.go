@@ -314,9 +314,13 @@ func marshalOutput(v any) (json.RawMessage, error) {
 		if len(raw) == 0 {
 			return json.RawMessage("null"), nil
 		}
-		if !json.Valid(raw) {
-			return nil, errors.New("output is not valid JSON")
+		if jsontext.IsCompact(raw) {
+			if !json.Valid(raw) {
+				return nil, errors.New("output is not valid JSON")
+			}
+			return raw, nil
 		}
+		// Compact checks what it compacts.
 		return jsontext.Compact(raw)
 	}
 	return jsontext.Marshal(v)

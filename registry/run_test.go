@@ -542,3 +542,33 @@ func TestRunInputValid(t *testing.T) {
 		}
 	}
 }
+
+// TestRunRawOutput checks the json.RawMessage outputs of an action: compact
+// ones are returned as they are, others compacted, invalid ones refused.
+func TestRunRawOutput(t *testing.T) {
+	reg := registry.New(nil)
+	a, err := registry.DefineFlow(reg, "raw", func(_ context.Context, in string) (json.RawMessage, error) {
+		return json.RawMessage(in), nil
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ out, want string }{
+		{`{"a":"b c"}`, `{"a":"b c"}`},
+		{`{ "a" : [1, 2] }`, `{"a":[1,2]}`},
+		{`{"a":`, ""},
+		{`{"a" 1}`, ""},
+	} {
+		in, _ := json.Marshal(tc.out)
+		res, err := a.Run(context.Background(), &registry.Request{Input: in}, nil)
+		if tc.want == "" {
+			if status.CodeOf(err) != status.Internal {
+				t.Errorf("output %s: %v; want INTERNAL", tc.out, err)
+			}
+			continue
+		}
+		if err != nil || string(res.Output) != tc.want {
+			t.Errorf("output %s: %s, %v; want %s", tc.out, res.Output, err, tc.want)
+		}
+	}
+}

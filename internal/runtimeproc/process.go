@@ -125,13 +125,17 @@ func (p *Process) Kill() {
 
 // Stop ends the child gracefully: it sends SIGTERM, waits up to grace for
 // the child to exit and kills it if it has not. Stop returns once the child
-// has been reaped. It returns nil only when the child was running and
-// exited with status 0 after the SIGTERM; a child that had exited already,
-// exited with another status or had to be killed gives an error.
+// has been reaped. It returns nil when the child exits with status 0 (a
+// child that exits by itself as the SIGTERM is sent included); a child that
+// had exited before Stop, exited with another status or had to be killed
+// gives an error.
 func (p *Process) Stop(grace time.Duration) error {
 	select {
 	case <-p.done:
-		return fmt.Errorf("%s (pid %d) had already exited: %v", p.name, p.PID(), p.err)
+		if p.err != nil {
+			return fmt.Errorf("%s (pid %d) had already exited: %w", p.name, p.PID(), p.err)
+		}
+		return fmt.Errorf("%s (pid %d) had already exited", p.name, p.PID())
 	default:
 	}
 	if err := p.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
