@@ -57,6 +57,17 @@ func printTable(w io.Writer, rep *report) {
 		return fmt.Sprintf("%.2f", median(xs))
 	}
 	cpu := func(s sample) float64 { return float64(s.cpuPer()) }
+	// columns returns target t's "÷ ceiling" and "runtime ÷ it" in scenario
+	// sc, by metric.
+	columns := func(sc, t string, metric func(sample) float64) (vsCeil, rtOver string) {
+		if t != "ceiling" {
+			vsCeil = ratio(sc, t, sc, "ceiling", metric)
+		}
+		if t != "genkit-runtime" && t != "ceiling" {
+			rtOver = ratio(sc, "genkit-runtime", sc, t, metric)
+		}
+		return vsCeil, rtOver
+	}
 
 	fmt.Fprintf(w, "Medians of %d interleaved rounds of %s each; %d CPUs shared by servers and load generator. "+
 		"Ratios are medians of the ratios within each round.\n\n", rep.Rounds, rep.Duration, rep.CPUs)
@@ -64,8 +75,6 @@ func printTable(w io.Writer, rep *report) {
 		fmt.Fprintln(w, "| scenario | server | runs/s | p50 ms | p99 ms | max ms | CPU µs/run | ÷ ceiling | runtime ÷ it | spans/run exported | errors |")
 		fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 		for _, sc := range unaryScs {
-			rt := get(sc, "genkit-runtime")
-			ceil := get(sc, "ceiling")
 			for _, t := range targets {
 				s := get(sc, t)
 				if s == nil {
@@ -74,13 +83,7 @@ func printTable(w io.Writer, rep *report) {
 					}
 					continue
 				}
-				var vsCeil, rtOver string
-				if ceil != nil && t != "ceiling" {
-					vsCeil = ratio(sc, t, sc, "ceiling", sample.rate)
-				}
-				if rt != nil && t != "genkit-runtime" && t != "ceiling" {
-					rtOver = ratio(sc, "genkit-runtime", sc, t, sample.rate)
-				}
+				vsCeil, rtOver := columns(sc, t, sample.rate)
 				spans := ""
 				if s.EndedSpansRun > 0 {
 					spans = fmt.Sprintf("%.2f (%.2f posts)", s.EndedSpansRun, s.PostsPerRun)
@@ -125,20 +128,12 @@ func printTable(w io.Writer, rep *report) {
 		fmt.Fprintln(w, "| scenario | server | chunks/s | first chunk p50 ms | first chunk p99 ms | whole stream p50 ms | CPU µs/stream | ÷ ceiling | runtime ÷ it | errors |")
 		fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 		for _, sc := range streamScs {
-			rt := get(sc, "genkit-runtime")
-			ceil := get(sc, "ceiling")
 			for _, t := range targets {
 				s := get(sc, t)
 				if s == nil {
 					continue
 				}
-				var vsCeil, rtOver string
-				if ceil != nil && t != "ceiling" {
-					vsCeil = ratio(sc, t, sc, "ceiling", sample.chunkRate)
-				}
-				if rt != nil && t != "genkit-runtime" && t != "ceiling" {
-					rtOver = ratio(sc, "genkit-runtime", sc, t, sample.chunkRate)
-				}
+				vsCeil, rtOver := columns(sc, t, sample.chunkRate)
 				fmt.Fprintf(w, "| %s | %s | %.0f | %.3f | %.3f | %.2f | %.0f | %s | %s | %d |\n",
 					sc, t, s.ChunksPerSec, s.FirstChunkMs, s.FirstChunk99, s.P50Ms, s.CPUPerRunUs, vsCeil, rtOver, s.Errors)
 			}
