@@ -114,11 +114,7 @@ func printTable(w io.Writer, rep *report) {
 				if s == nil {
 					continue
 				}
-				present := get("echo/c16+export", t)
-				var r string
-				if present != nil {
-					r = ratio(sc, t, "echo/c16+export", t, sample.rate)
-				}
+				r := ratio(sc, t, "echo/c16+export", t, sample.rate)
 				fmt.Fprintf(w, "| %s | %s | %.0f | %s | %.1f |\n", sc, t, s.RunsPerSec, r, s.MaxMs)
 			}
 		}
