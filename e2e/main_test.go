@@ -14,8 +14,9 @@ import (
 	"github.com/genkit-runtime/genkit-runtime/internal/runtimeproc"
 )
 
-// binary is the genkit-runtime binary built once for the package.
-var binary string
+// binary is the genkit-runtime binary built once for the package;
+// helloBinary and mountBinary are the example programs.
+var binary, helloBinary, mountBinary string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "genkit-runtime-e2e-")
@@ -27,6 +28,16 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.RemoveAll(dir)
 		os.Exit(1)
+	}
+	for _, b := range []struct {
+		path *string
+		pkg  string
+	}{{&helloBinary, exampleHello}, {&mountBinary, exampleMount}} {
+		if *b.path, err = runtimeproc.BuildProgram(context.Background(), dir, b.pkg); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.RemoveAll(dir)
+			os.Exit(1)
+		}
 	}
 	code := 0
 	if err := goleak.Find(); err != nil {

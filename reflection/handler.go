@@ -157,7 +157,11 @@ func (h *Handler) health(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) quit(w http.ResponseWriter, r *http.Request) {
+	// A sized body, flushed before OnQuit: the whole answer is on the wire
+	// before the runtime starts to go, with no chunk terminator still to
+	// write.
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Content-Length", "2")
 	io.WriteString(w, "OK")
 	if h.opts.OnQuit != nil {
 		http.NewResponseController(w).Flush()

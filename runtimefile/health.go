@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -63,37 +62,19 @@ func List(ctx context.Context, root string, client *http.Client) ([]Info, error)
 	if err != nil {
 		return nil, fmt.Errorf("runtimefile: List: %w", err)
 	}
-	dir := Dir(abs)
-	entries, err := os.ReadDir(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
+	found, err := readDir(Dir(abs))
 	if err != nil {
 		return nil, fmt.Errorf("runtimefile: List: %w", err)
 	}
-	var found []Info
-	for _, e := range entries {
-		if e.IsDir() || !isRuntimeFileName(e.Name()) {
-			continue
-		}
-		path := filepath.Join(dir, e.Name())
-		data, err := os.ReadFile(path)
-		if err != nil {
-			continue
-		}
-		info, err := Parse(data)
-		if err != nil {
-			continue
-		}
-		info.ProjectName = projectName(path)
-		found = append(found, info)
+	for i := range found {
+		found[i].Info.ProjectName = projectName(found[i].path)
 	}
 
 	healthy := make([]bool, len(found))
 	var wg sync.WaitGroup
-	for i, info := range found {
+	for i, f := range found {
 		wg.Go(func() {
-			healthy[i] = CheckHealth(ctx, client, info) == nil
+			healthy[i] = CheckHealth(ctx, client, f.Info) == nil
 		})
 	}
 	wg.Wait()
@@ -102,9 +83,9 @@ func List(ctx context.Context, root string, client *http.Client) ([]Info, error)
 	}
 
 	var out []Info
-	for i, info := range found {
+	for i, f := range found {
 		if healthy[i] {
-			out = append(out, info)
+			out = append(out, f.Info)
 		}
 	}
 	slices.SortStableFunc(out, func(a, b Info) int { return b.Timestamp.Compare(a.Timestamp) })

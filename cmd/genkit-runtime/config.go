@@ -6,35 +6,20 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"strconv"
 	"strings"
-	"time"
 
+	"github.com/genkit-runtime/genkit-runtime/devruntime"
 	"github.com/genkit-runtime/genkit-runtime/reflection"
 )
 
 var errHelp = errors.New("help requested")
 
-// config is everything serve needs, from flags and the environment.
+// config is everything the binary needs: the dev runtime's options, and
+// what the binary adds to them.
 type config struct {
-	host           string
-	port           int // 0: first free port in 3100..3199
-	name           string
-	root           string
-	runtimeID      string
-	maxBodyBytes   int64
-	maxTraces      int
-	maxTraceBytes  int64
-	mcpConfig      string
-	corsOrigins    []string
-	allowedHosts   []string
-	shutdownGrace  time.Duration
+	opts           *devruntime.Options
 	logLevel       slog.Level
-	telemetryURL   string // GENKIT_TELEMETRY_SERVER
-	realtime       bool   // GENKIT_ENABLE_REALTIME_TELEMETRY
-	v2Server       string // GENKIT_REFLECTION_V2_SERVER
-	otlp           bool   // an OTEL_EXPORTER_OTLP_*ENDPOINT is set
+	mcpConfig      string
 	syntheticFlows int
 	syntheticDAP   int
 	pprofAddr      string // --pprof-addr: serve net/http/pprof there; empty: off
@@ -53,6 +38,10 @@ actions, for the Genkit CLI and Developer UI:
 
   genkit start -- genkit-runtime
 
+It stops gracefully (runtime file removed, runs in flight answered) on
+SIGINT, SIGTERM or SIGHUP, on GET /api/__quitquitquit, and when the process
+that started it exits (see --keep-running-when-orphaned).
+
 Flags:
 `
 
@@ -69,11 +58,18 @@ Environment:
   OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, OTEL_EXPORTER_OTLP_HEADERS, ...
                                     when an OTLP endpoint is set, spans are also exported over
                                     OTLP/HTTP to it (a collector, Jaeger, Tempo)
+  OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES
+                                    the service name and resource of exported spans
+                                    (default service name: --name)
   GENKIT_ENV                        ignored: genkit-runtime is always a development runtime
 `
 
 func parseConfig(args []string, stderr io.Writer, getenv func(string) string) (*config, error) {
-	cfg := &config{}
+	opts, err := devruntime.OptionsFromEnv(getenv)
+	if err != nil {
+		return nil, err
+	}
+	cfg := &config{opts: opts}
 	fs := flag.NewFlagSet("genkit-runtime", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
@@ -82,18 +78,18 @@ func parseConfig(args []string, stderr io.Writer, getenv func(string) string) (*
 		fmt.Fprint(stderr, envText)
 	}
 	var cors, hosts listFlag
-	wd, _ := os.Getwd()
-	fs.StringVar(&cfg.host, "host", envOr(getenv, "GENKIT_REFLECTION_HOST", "127.0.0.1"), "address to listen on; a non-loopback address exposes the runtime to the network")
-	port := fs.Int("port", 0, "port to listen on (default $GENKIT_REFLECTION_PORT, else the first free port in 3100..3199)")
-	fs.StringVar(&cfg.name, "name", "genkit-runtime", "runtime name shown by the Genkit Developer UI")
-	fs.StringVar(&cfg.root, "root", "", "project root holding .genkit/runtimes (default: found from the working directory like the Genkit CLI does)")
-	fs.Int64Var(&cfg.maxBodyBytes, "max-body-bytes", reflection.DefaultMaxBodyBytes, "largest request body accepted, in bytes")
-	fs.IntVar(&cfg.maxTraces, "trace-store-max-traces", 1000, "traces kept in memory; the oldest are evicted first")
-	fs.Int64Var(&cfg.maxTraceBytes, "trace-store-max-bytes", 64<<20, "approximate bytes of traces kept in memory; the oldest are evicted first")
+	fs.StringVar(&opts.Host, "host", envOr(getenv, "GENKIT_REFLECTION_HOST", devruntime.DefaultHost), "address to listen on; a non-loopback address exposes the runtime to the network")
+	port := fs.Int("port", 0, fmt.Sprintf("port to listen on (default $GENKIT_REFLECTION_PORT, else the first free port in %d..%d)", devruntime.FirstPort, devruntime.LastPort))
+	fs.StringVar(&opts.Name, "name", "genkit-runtime", "runtime name shown by the Genkit Developer UI")
+	fs.StringVar(&opts.ProjectRoot, "root", "", "project root holding .genkit/runtimes (default: found from the working directory like the Genkit CLI does)")
+	fs.Int64Var(&opts.MaxBodyBytes, "max-body-bytes", reflection.DefaultMaxBodyBytes, "largest request body accepted, in bytes")
+	fs.IntVar(&opts.MaxTraces, "trace-store-max-traces", devruntime.DefaultMaxTraces, "traces kept in memory; the oldest are evicted first")
+	fs.Int64Var(&opts.MaxTraceBytes, "trace-store-max-bytes", devruntime.DefaultMaxTraceBytes, "approximate bytes of traces kept in memory; the oldest are evicted first")
 	fs.StringVar(&cfg.mcpConfig, "mcp-config", "", `MCP servers config file ({"mcpServers": {...}}); their tools are served by the dynamic action provider "mcp"`)
 	fs.Var(&cors, "cors-origin", "origin allowed to call the API from a browser (repeatable; default http://localhost:<any port> and http://127.0.0.1:<any port>)")
 	fs.Var(&hosts, "allow-host", "extra Host header value accepted besides localhost, 127.0.0.1 and [::1] (repeatable; \"*\" disables the check)")
-	fs.DurationVar(&cfg.shutdownGrace, "shutdown-grace", 5*time.Second, "on SIGINT/SIGTERM, how long runs in flight get to finish before they are cancelled (v1 and v2)")
+	fs.DurationVar(&opts.ShutdownGrace, "shutdown-grace", devruntime.DefaultShutdownGrace, "on SIGINT, SIGTERM or SIGHUP, how long runs in flight get to finish before they are cancelled (v1 and v2)")
+	fs.BoolVar(&opts.KeepRunningWhenOrphaned, "keep-running-when-orphaned", false, "keep serving when the process that started this one exits (by default the runtime then shuts down gracefully, so a killed `go run` leaves no runtime behind)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	fs.IntVar(&cfg.syntheticFlows, "synthetic-actions", 0, "register this many extra trivial flows (a measuring aid)")
 	fs.IntVar(&cfg.syntheticDAP, "synthetic-dap-actions", 0, "serve this many extra trivial tools from a dynamic action provider (a measuring aid)")
@@ -107,28 +103,16 @@ func parseConfig(args []string, stderr io.Writer, getenv func(string) string) (*
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	cfg.port = *port
-	if cfg.port == 0 {
-		if p := getenv("GENKIT_REFLECTION_PORT"); p != "" {
-			n, err := strconv.Atoi(p)
-			if err != nil || n <= 0 || n > 65535 {
-				return nil, fmt.Errorf("GENKIT_REFLECTION_PORT=%q is not a port", p)
-			}
-			cfg.port = n
-		}
+	if *port != 0 {
+		opts.Port = *port
+	}
+	if opts.ShutdownGrace == 0 {
+		opts.ShutdownGrace = -1 // --shutdown-grace 0: cancel runs at once
 	}
 	if err := cfg.logLevel.UnmarshalText([]byte(*logLevel)); err != nil {
 		return nil, fmt.Errorf("--log-level: %w", err)
 	}
-	cfg.corsOrigins, cfg.allowedHosts = cors, hosts
-	cfg.runtimeID = getenv("GENKIT_RUNTIME_ID")
-	cfg.telemetryURL = getenv("GENKIT_TELEMETRY_SERVER")
-	cfg.realtime = getenv("GENKIT_ENABLE_REALTIME_TELEMETRY") == "true"
-	cfg.v2Server = getenv("GENKIT_REFLECTION_V2_SERVER")
-	cfg.otlp = getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != ""
-	if cfg.root == "" {
-		cfg.root = wd
-	}
+	opts.CORSOrigins, opts.AllowedHosts = cors, hosts
 	return cfg, nil
 }
 

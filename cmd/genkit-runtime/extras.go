@@ -3,14 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 
 	"github.com/genkit-runtime/genkit-runtime/dap"
 	"github.com/genkit-runtime/genkit-runtime/dap/mcp"
-	"github.com/genkit-runtime/genkit-runtime/reflection"
+	"github.com/genkit-runtime/genkit-runtime/devruntime"
 	"github.com/genkit-runtime/genkit-runtime/registry"
 )
 
@@ -35,11 +33,11 @@ type extras struct {
 // startExtras starts the MCP host when --mcp-config is given. The
 // returned extras' stop ends it and waits until every MCP server process
 // has exited.
-func startExtras(ctx context.Context, cfg *config, reg *registry.Registry, tel *telemetry, logger *slog.Logger) (*extras, error) {
+func startExtras(ctx context.Context, cfg *config, reg *registry.Registry, rt *devruntime.Runtime, logger *slog.Logger) (*extras, error) {
 	if cfg.mcpConfig == "" {
 		return &extras{stop: func() {}}, nil
 	}
-	host, err := mcp.NewHost(cfg.mcpConfig, &mcp.Options{Logger: logger.With("component", "mcp"), TracerProvider: tel.tp})
+	host, err := mcp.NewHost(cfg.mcpConfig, &mcp.Options{Logger: logger.With("component", "mcp"), TracerProvider: rt.TracerProvider()})
 	if err != nil {
 		return nil, err
 	}
@@ -55,26 +53,4 @@ func startExtras(ctx context.Context, cfg *config, reg *registry.Registry, tel *
 		}
 	}()
 	return &extras{stop: func() { cancel(); <-done }}, nil
-}
-
-// serveV2 dials the Genkit CLI's reflection v2 server and serves
-// reflection v2 only, until ctx ends. It reconnects for ever.
-func serveV2(ctx context.Context, cfg *config, reg *registry.Registry, tel *telemetry, logger *slog.Logger) error {
-	logger.Info("genkit-runtime serving Reflection API v2", "server", cfg.v2Server, "actions", len(reg.List()))
-	c := reflection.NewClient(reg, &reflection.ClientOptions{
-		ServerURL:      cfg.v2Server,
-		RuntimeID:      cfg.runtimeID,
-		Name:           cfg.name,
-		PID:            os.Getpid(),
-		GenkitVersion:  "genkit-runtime/" + version,
-		TracerProvider: tel.tp,
-		Flusher:        tel.exporter,
-		OnTelemetryURL: tel.notified,
-		ShutdownGrace:  cfg.shutdownGrace,
-		Logger:         logger,
-	})
-	if err := c.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
-		return err
-	}
-	return nil
 }

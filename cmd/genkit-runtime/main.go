@@ -21,17 +21,15 @@ import (
 	"syscall"
 )
 
-// version is the genkit-runtime version, reported to clients.
-const version = "0.1.0"
-
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv))
 }
 
 // run runs the command line args and returns the exit status. getenv reads
-// the environment; ctx ends on SIGINT or SIGTERM.
+// the environment; ctx ends on SIGINT, SIGTERM or SIGHUP (a closed
+// terminal), each of which stops the runtime the graceful way.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
 	if len(args) > 0 {
 		switch args[0] {

@@ -36,10 +36,18 @@ const Package = "github.com/genkit-runtime/genkit-runtime/cmd/genkit-runtime"
 // without -race, whatever the caller was built with. ctx bounds the build.
 // The error of a failed build carries the compiler's output.
 func Build(ctx context.Context, dir string) (string, error) {
-	bin := filepath.Join(dir, "genkit-runtime")
-	out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, Package).CombinedOutput()
+	return BuildProgram(ctx, dir, Package)
+}
+
+// BuildProgram builds the main package pkg (an import path or a ./ path
+// resolved from the working directory) into dir, named after the last
+// element of pkg, as [Build] builds genkit-runtime, and returns the path of
+// the binary.
+func BuildProgram(ctx context.Context, dir, pkg string) (string, error) {
+	bin := filepath.Join(dir, filepath.Base(pkg))
+	out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, pkg).CombinedOutput()
 	if err != nil {
-		return "", fmt.Errorf("building genkit-runtime: %v\n%s", err, out)
+		return "", fmt.Errorf("building %s: %v\n%s", pkg, err, out)
 	}
 	return bin, nil
 }

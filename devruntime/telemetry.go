@@ -1,0 +1,173 @@
+package devruntime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+
+	"github.com/genkit-runtime/genkit-runtime/traceexport"
+	"github.com/genkit-runtime/genkit-runtime/tracestore"
+)
+
+// exportConcurrency and exportLinger tune the export to a telemetry server:
+// up to 8 traces are posted at once, and a span that ends within 20 ms of
+// starting is sent once instead of at start and at end.
+const (
+	exportConcurrency = 8
+	exportLinger      = 20 * time.Millisecond
+)
+
+// telemetry is the runtime's tracing: the tracer provider, the in-memory
+// store and the exporter to a Genkit telemetry server.
+type telemetry struct {
+	tp       *sdktrace.TracerProvider
+	ownTP    bool // tp was made here, and is shut down here
+	procs    []sdktrace.SpanProcessor
+	store    *tracestore.Store
+	exporter *traceexport.Exporter
+	fixedURL bool // a telemetry URL was configured; notifications do not re-point
+	logger   *slog.Logger
+
+	mu      sync.Mutex // guards selfURL
+	selfURL string     // the runtime's own URL; exporting there would store twice
+}
+
+func newTelemetry(ctx context.Context, o *Options, logger *slog.Logger) (*telemetry, error) {
+	t := &telemetry{logger: logger, fixedURL: o.TelemetryServerURL != ""}
+	var otlp sdktrace.SpanProcessor
+	if o.OTLPEndpoint != "" {
+		p, err := newOTLPProcessor(ctx, o.OTLPEndpoint, o.OTLPHeaders)
+		if err != nil {
+			return nil, err
+		}
+		logger.Info("exporting spans over OTLP/HTTP", "endpoint", o.OTLPEndpoint)
+		otlp = p
+	}
+	t.store = tracestore.New(&tracestore.Options{MaxTraces: o.MaxTraces, MaxBytes: o.MaxTraceBytes, Logger: logger})
+	t.exporter = traceexport.New(&traceexport.Options{Realtime: o.RealtimeTelemetry, Logger: logger,
+		Concurrency: exportConcurrency, Linger: exportLinger})
+	t.procs = []sdktrace.SpanProcessor{t.store, t.exporter}
+	if otlp != nil {
+		t.procs = append(t.procs, otlp)
+	}
+	if o.TracerProvider != nil {
+		t.tp = o.TracerProvider
+		for _, p := range t.procs {
+			t.tp.RegisterSpanProcessor(p)
+		}
+		return t, nil
+	}
+	res := o.Resource
+	if res == nil {
+		var err error
+		res, err = resource.New(ctx, resource.WithTelemetrySDK(), resource.WithAttributes(semconv.ServiceName(o.Name)))
+		if err != nil {
+			return nil, err
+		}
+	}
+	opts := []sdktrace.TracerProviderOption{sdktrace.WithSampler(sdktrace.AlwaysSample()), sdktrace.WithResource(res)}
+	for _, p := range t.procs {
+		opts = append(opts, sdktrace.WithSpanProcessor(p))
+	}
+	t.tp = sdktrace.NewTracerProvider(opts...)
+	t.ownTP = true
+	return t, nil
+}
+
+// newOTLPProcessor returns a batch processor exporting over OTLP/HTTP to
+// endpoint, a URL.
+func newOTLPProcessor(ctx context.Context, endpoint string, headers map[string]string) (sdktrace.SpanProcessor, error) {
+	if err := checkOTLPEndpoint(endpoint); err != nil {
+		return nil, err
+	}
+	opts := []otlptracehttp.Option{otlptracehttp.WithEndpointURL(endpoint)}
+	if len(headers) > 0 {
+		opts = append(opts, otlptracehttp.WithHeaders(headers))
+	}
+	exp, err := otlptracehttp.New(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("OTLP exporter: %w", err)
+	}
+	return sdktrace.NewBatchSpanProcessor(exp), nil
+}
+
+// checkOTLPEndpoint reports an OTLP endpoint that is not an http(s) URL.
+func checkOTLPEndpoint(endpoint string) error {
+	u, err := url.Parse(endpoint)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("OTLP endpoint %q is not an http:// or https:// URL", endpoint)
+	}
+	return nil
+}
+
+// setSelf records the runtime's own URL and applies the configured
+// telemetry URL.
+func (t *telemetry) setSelf(self string, configured string) {
+	t.mu.Lock()
+	t.selfURL = self
+	t.mu.Unlock()
+	if configured != "" {
+		t.point(configured)
+	}
+}
+
+// point re-points the exporter to u, unless u is the runtime itself, in
+// which case spans are kept in the local store only.
+func (t *telemetry) point(u string) {
+	t.mu.Lock()
+	self := t.selfURL
+	t.mu.Unlock()
+	if self != "" && sameServer(u, self) {
+		t.logger.Info("telemetry server is this runtime; keeping traces in the local store only", "url", u)
+		t.exporter.SetURL("")
+		return
+	}
+	t.logger.Info("exporting traces to a Genkit telemetry server", "url", u)
+	t.exporter.SetURL(u)
+}
+
+// notified handles a telemetry URL learned from the CLI (v1 notify or v2
+// register). A configured URL takes precedence.
+func (t *telemetry) notified(u string) {
+	if t.fixedURL || u == "" {
+		return
+	}
+	t.point(u)
+}
+
+// shutdown flushes and stops what the runtime added: its own provider
+// whole, or its processors on the app's provider.
+func (t *telemetry) shutdown(ctx context.Context) error {
+	if t.ownTP {
+		return errors.Join(t.tp.Shutdown(ctx), t.exporter.Shutdown(ctx))
+	}
+	var errs []error
+	for _, p := range t.procs {
+		t.tp.UnregisterSpanProcessor(p)
+		errs = append(errs, p.Shutdown(ctx))
+	}
+	return errors.Join(errs...)
+}
+
+// sameServer reports whether two URLs name the same loopback server, so a
+// telemetry URL pointing at the runtime itself is recognised.
+func sameServer(a, b string) bool {
+	ua, err1 := url.Parse(a)
+	ub, err2 := url.Parse(b)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	if ua.Port() != ub.Port() {
+		return false
+	}
+	return ua.Hostname() == ub.Hostname() || (isLoopback(ua.Hostname()) && isLoopback(ub.Hostname()))
+}
