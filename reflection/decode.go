@@ -9,6 +9,8 @@ import (
 	"sync"
 
 	jsontok "github.com/go-json-experiment/json/jsontext"
+
+	"github.com/genkit-runtime/genkit-runtime/internal/jsontext"
 )
 
 // The run request is decoded in one pass with a validating tokenizer:
@@ -154,19 +156,5 @@ func syntaxError(err error) error {
 
 // kindName names a JSON value's kind for a message.
 func kindName(k jsontok.Kind) string {
-	switch k {
-	case '"':
-		return "a string"
-	case '0':
-		return "a number"
-	case 't', 'f':
-		return "a boolean"
-	case 'n':
-		return "null"
-	case '{':
-		return "an object"
-	case '[':
-		return "an array"
-	}
-	return "nothing"
+	return jsontext.Described(jsontext.Kind([]byte{byte(k)}))
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"reflect"
 	"strconv"
 	"sync"
 	"unicode/utf8"
@@ -337,27 +338,27 @@ func jsonErrorText(err error) string {
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
 		if te.Field != "" {
-			return fmt.Sprintf("field %q must be %s, not %s", te.Field, jsonKind(te.Type.Kind().String()), te.Value)
+			return fmt.Sprintf("field %q must be %s, not %s", te.Field, jsontext.Described(jsonKindOfGo(te.Type.Kind())), te.Value)
 		}
 		return fmt.Sprintf("want a JSON object, not %s", te.Value)
 	}
 	return err.Error()
 }
 
-func jsonKind(goKind string) string {
-	switch goKind {
-	case "string":
-		return "a string"
-	case "map", "struct":
-		return "an object"
-	case "slice", "array":
-		return "an array"
-	case "bool":
-		return "a boolean"
-	case "ptr":
-		return "a string"
+// jsonKindOfGo names the JSON type a Go value of kind k is decoded from,
+// for a message; a pointer is a string's, the only pointers decoded here.
+func jsonKindOfGo(k reflect.Kind) string {
+	switch k {
+	case reflect.String, reflect.Pointer:
+		return "string"
+	case reflect.Map, reflect.Struct:
+		return "object"
+	case reflect.Slice, reflect.Array:
+		return "array"
+	case reflect.Bool:
+		return "boolean"
 	}
-	return "a number"
+	return "number"
 }
 
 // formatBytes renders n bytes for a message.
