@@ -87,22 +87,22 @@ func parseStream(r *http.Request) (bool, error) {
 func (h *Handler) runAction(w http.ResponseWriter, r *http.Request) {
 	stream, err := parseStream(r)
 	if err != nil {
-		writeStatus(w, http.StatusBadRequest, err)
+		h.writeStatus(w, r, http.StatusBadRequest, err)
 		return
 	}
 	if stream && !canFlush(w) {
-		writeStatus(w, http.StatusInternalServerError,
+		h.writeStatus(w, r, http.StatusInternalServerError,
 			status.Errorf(status.Internal, "streaming needs a ResponseWriter that can flush"))
 		return
 	}
 	var body v1RunRequest
 	if err := h.decodeRunBody(w, r, &body); err != nil {
-		writeStatus(w, httpStatusOf(err), err)
+		h.writeStatus(w, r, httpStatusOf(err), err)
 		return
 	}
 	rr, err := decodeRunRequest(&body)
 	if err != nil {
-		writeStatus(w, http.StatusBadRequest, err)
+		h.writeStatus(w, r, http.StatusBadRequest, err)
 		return
 	}
 	rw := &runWriter{w: w, rc: http.NewResponseController(w), stream: stream}
@@ -118,7 +118,7 @@ func (h *Handler) runAction(w http.ResponseWriter, r *http.Request) {
 		// 404 for an unknown key, 400 for a malformed one. Other failures
 		// to resolve (a provider that is down) are the run's.
 		if c := status.CodeOf(err); c == status.NotFound || c == status.InvalidArgument {
-			writeStatus(w, c.HTTPStatus(), err)
+			h.writeStatus(w, r, c.HTTPStatus(), err)
 			return
 		}
 	}
