@@ -11,24 +11,28 @@ import (
 	"github.com/genkit-runtime/genkit-runtime/status"
 )
 
-// Descriptor describes an action the way Genkit clients list it.
+// Descriptor describes an action the way Genkit clients list it. Encoded
+// as JSON it is the wire form of a listed action, shared by every listing
+// (GET /api/actions, listActions, a dynamic action provider's output):
+// absent fields are left out, never null, because clients reject null
+// descriptions and metadata, and the type is not part of it.
 type Descriptor struct {
 	// Key is the registry key, "/<type>/<name>". When empty, [NewAction]
 	// derives it from Type and Name.
-	Key string
+	Key string `json:"key"`
 	// Type is the action type ("flow", "model", "tool", ...). Any string is
 	// accepted.
-	Type string
+	Type string `json:"-"`
 	// Name is the action name; it may contain slashes.
-	Name string
+	Name string `json:"name"`
 	// Description is optional.
-	Description string
+	Description string `json:"description,omitempty"`
 	// InputSchema and OutputSchema are JSON Schemas; nil means "any".
-	InputSchema  *jsonschema.Schema
-	OutputSchema *jsonschema.Schema
+	InputSchema  *jsonschema.Schema `json:"inputSchema,omitempty"`
+	OutputSchema *jsonschema.Schema `json:"outputSchema,omitempty"`
 	// Metadata is free-form metadata listed with the action. Values must be
 	// JSON-encodable and must not be nil (clients reject null metadata values).
-	Metadata map[string]any
+	Metadata map[string]any `json:"metadata,omitempty"`
 }
 
 // Request is one invocation of an action, as its function sees it.
