@@ -9,7 +9,6 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/genkit-runtime/genkit-runtime/internal/jsontext"
 	"github.com/genkit-runtime/genkit-runtime/registry"
 	"github.com/genkit-runtime/genkit-runtime/status"
 )
@@ -82,14 +81,7 @@ func (c *core) run(ctx context.Context, rr *runRequest, hooks runHooks) (registr
 			}
 		},
 	}
-	// Every run request was decoded from a validated JSON body, v1 or v2, so
-	// its input is well-formed JSON; compacted once here, it is recorded and
-	// echoed as it is.
-	input, err := jsontext.Compact(rr.Input)
-	if err != nil {
-		return registry.Result{}, status.Errorf(status.InvalidArgument, "input is not valid JSON: %v", err)
-	}
-	req := &registry.Request{Input: input, InputValid: true, Init: rr.Init, Context: rr.Context, InputStream: hooks.input}
+	req := &registry.Request{Input: rr.Input, Init: rr.Init, Context: rr.Context, InputStream: hooks.input}
 	if hooks.chunk != nil {
 		req.Stream = hooks.chunk
 	}

@@ -37,15 +37,12 @@ type Descriptor struct {
 
 // Request is one invocation of an action, as its function sees it.
 type Request struct {
-	// Input is the raw JSON input; empty when the caller sent none. When the
-	// action has an input schema, Input has been validated against it. An
-	// action must not change its bytes (it may return them as its output).
+	// Input is the raw JSON input; empty when the caller sent none. Run
+	// refuses input that is not JSON and hands the function the input
+	// compacted; when the action has an input schema, Input has been
+	// validated against it. An action must not change its bytes (it may
+	// return them as its output).
 	Input json.RawMessage
-	// InputValid reports that Input is known to be well-formed JSON with no
-	// whitespace outside its strings, as when the caller has just decoded
-	// and compacted it; the run then does not scan it again. Leave it false
-	// when unsure.
-	InputValid bool
 	// Init is the raw JSON init value of a bidirectional action, if any.
 	Init json.RawMessage
 	// Context is the caller-provided action context (auth and the like).

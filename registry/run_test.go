@@ -507,10 +507,10 @@ func TestRunWithoutTracing(t *testing.T) {
 	}
 }
 
-// TestRunInputValid checks the runs of a json.RawMessage flow with and
-// without Request.InputValid: the output is the input, compacted; input
-// not known to be valid and compact is checked and compacted.
-func TestRunInputValid(t *testing.T) {
+// TestRunInputChecked checks the runs of a json.RawMessage flow: the
+// output is the input, compacted; input that is not JSON is refused before
+// the action runs, compact or not.
+func TestRunInputChecked(t *testing.T) {
 	reg := registry.New(nil)
 	echo, err := registry.DefineFlow(reg, "echo", func(ctx context.Context, in json.RawMessage) (json.RawMessage, error) {
 		return in, nil
@@ -519,27 +519,33 @@ func TestRunInputValid(t *testing.T) {
 		t.Fatal(err)
 	}
 	tests := []struct {
+		name     string
 		input    string
-		valid    bool
 		want     string
 		wantCode status.Code
 	}{
-		{input: `{"a b":"c d","e":[1,2]}`, valid: true, want: `{"a b":"c d","e":[1,2]}`},
-		{input: `{"a b": "c d", "e": [1, 2]}`, valid: false, want: `{"a b":"c d","e":[1,2]}`},
-		{input: `"x\" y"`, valid: true, want: `"x\" y"`},
-		{input: `{"a":`, valid: false, wantCode: status.InvalidArgument},
+		{name: "compact", input: `{"a b":"c d","e":[1,2]}`, want: `{"a b":"c d","e":[1,2]}`},
+		{name: "spaced", input: ` {"a b": "c d", "e": [1, 2]}` + "\n", want: `{"a b":"c d","e":[1,2]}`},
+		{name: "escaped quote", input: `"x\" y"`, want: `"x\" y"`},
+		{name: "repeated member", input: `{"a":1,"a":2}`, want: `{"a":1,"a":2}`},
+		{name: "lone surrogate", input: `"\ud800"`, want: `"\ud800"`},
+		{name: "truncated", input: `{"a":`, wantCode: status.InvalidArgument},
+		{name: "compact but not JSON", input: `[1,}`, wantCode: status.InvalidArgument},
+		{name: "two values", input: `1 2`, wantCode: status.InvalidArgument},
 	}
 	for _, tc := range tests {
-		res, err := echo.Run(context.Background(), &registry.Request{Input: json.RawMessage(tc.input), InputValid: tc.valid}, nil)
-		if tc.wantCode != 0 {
-			if status.CodeOf(err) != tc.wantCode {
-				t.Errorf("input %s: err %v; want code %v", tc.input, err, tc.wantCode)
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := echo.Run(context.Background(), &registry.Request{Input: json.RawMessage(tc.input)}, nil)
+			if tc.wantCode != 0 {
+				if status.CodeOf(err) != tc.wantCode || res.TraceID != "" {
+					t.Errorf("input %s: %+v, %v; want code %v before the span starts", tc.input, res, err, tc.wantCode)
+				}
+				return
 			}
-			continue
-		}
-		if err != nil || string(res.Output) != tc.want {
-			t.Errorf("input %s (valid %v): output %s, %v; want %s", tc.input, tc.valid, res.Output, err, tc.want)
-		}
+			if err != nil || string(res.Output) != tc.want {
+				t.Errorf("input %s: output %s, %v; want %s", tc.input, res.Output, err, tc.want)
+			}
+		})
 	}
 }
 
