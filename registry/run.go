@@ -401,3 +401,14 @@ func contextAttr(c map[string]any) string {
 	}
 	return string(b)
 }
+
+// Span runs fn in a new span named name, a child of the action or step
+// running in ctx, with attrs and the Genkit path, state and failure-source
+// attributes, but no step type: the span of one piece of an action's work,
+// such as an evaluator's test case. Outside a run it starts a new trace
+// with the tracer provider of the span in ctx. fn's error fails the span
+// and is returned.
+func Span(ctx context.Context, name string, attrs []attribute.KeyValue, fn func(ctx context.Context, span trace.Span) error) error {
+	parent, _ := ctx.Value(spanStateKey{}).(*spanState)
+	return inSpan(ctx, trace.SpanFromContext(ctx).TracerProvider(), parent, name, "", "", attrs, fn)
+}

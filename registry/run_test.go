@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
@@ -576,5 +577,39 @@ func TestRunRawOutput(t *testing.T) {
 		if err != nil || string(res.Output) != tc.want {
 			t.Errorf("output %s: %s, %v; want %s", tc.out, res.Output, err, tc.want)
 		}
+	}
+}
+
+// TestSpan checks the span of a piece of an action's work: a child of the
+// action's span, with no step type in its path or attributes, failed by
+// fn's error without failing the action.
+func TestSpan(t *testing.T) {
+	tr := newTracing(t)
+	r := registry.New(nil)
+	a, err := registry.DefineFlow(r, "f", func(ctx context.Context, _ any) (string, error) {
+		err := registry.Span(ctx, "piece", []attribute.KeyValue{attribute.String("k", "v")}, func(context.Context, trace.Span) error {
+			return errors.New("piece failed")
+		})
+		return err.Error(), nil
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := a.Run(context.Background(), nil, &registry.RunOptions{TracerProvider: tr.tp})
+	if err != nil || string(res.Output) != `"piece failed"` {
+		t.Fatalf("Run = %s, %v", res.Output, err)
+	}
+	spans := tr.spans(t)
+	piece := spans["piece"]
+	if piece.Parent.SpanID() != spans["f"].SpanContext.SpanID() {
+		t.Error("the span is not a child of the action's")
+	}
+	got := attrMap(piece.Attributes)
+	want := map[string]any{"k": "v", "genkit:name": "piece", "genkit:path": "/{f,t:flow}/{piece}", "genkit:state": "error", "genkit:isFailureSource": true}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("attributes (-want +got):\n%s", diff)
+	}
+	if st, _ := attrMap(spans["f"].Attributes)["genkit:state"].(string); st != "success" {
+		t.Errorf("action state %q, want success", st)
 	}
 }
