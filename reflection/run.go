@@ -22,19 +22,9 @@ import (
 
 func otelTracerProvider() trace.TracerProvider { return otel.GetTracerProvider() }
 
-// v1RunRequest is the body of POST /api/runAction. Unknown fields (the
-// CLI's runtimeId) are ignored.
-type v1RunRequest struct {
-	Key             *string           `json:"key"`
-	Input           json.RawMessage   `json:"input"`
-	Init            json.RawMessage   `json:"init"`
-	Context         json.RawMessage   `json:"context"`
-	TelemetryLabels map[string]string `json:"telemetryLabels"`
-}
-
 // decodeRunBody reads and decodes a run request body in one pass (see
 // decodeJSON). Its errors are decodeBody's.
-func (h *Handler) decodeRunBody(w http.ResponseWriter, r *http.Request, v *v1RunRequest) error {
+func (h *Handler) decodeRunBody(w http.ResponseWriter, r *http.Request, v *runBody) error {
 	data, err := h.readBody(w, r)
 	if err != nil {
 		return err
@@ -42,14 +32,14 @@ func (h *Handler) decodeRunBody(w http.ResponseWriter, r *http.Request, v *v1Run
 	if !utf8.Valid(data) {
 		return errInvalidUTF8
 	}
-	if err := v.decodeJSON(data); err != nil {
+	if err := v.decodeJSON(data, false); err != nil {
 		return status.Errorf(status.InvalidArgument, "malformed request body: %s", err.Error())
 	}
 	return nil
 }
 
-// decodeRunRequest checks and converts a decoded body.
-func decodeRunRequest(body *v1RunRequest) (*runRequest, error) {
+// decodeRunRequest checks and converts a decoded body, for both transports.
+func decodeRunRequest(body *runBody) (*runRequest, error) {
 	if body.Key == nil || *body.Key == "" {
 		return nil, status.Errorf(status.InvalidArgument, "key is required")
 	}
@@ -95,7 +85,7 @@ func (h *Handler) runAction(w http.ResponseWriter, r *http.Request) {
 			status.Errorf(status.Internal, "streaming needs a ResponseWriter that can flush"))
 		return
 	}
-	var body v1RunRequest
+	var body runBody
 	if err := h.decodeRunBody(w, r, &body); err != nil {
 		h.writeStatus(w, r, httpStatusOf(err), err)
 		return
@@ -111,18 +101,14 @@ func (h *Handler) runAction(w http.ResponseWriter, r *http.Request) {
 	if stream {
 		hooks.chunk = rw.chunk
 	}
-	res, err := h.core.run(r.Context(), rr, hooks)
-	var re *resolveError
-	if errors.As(err, &re) && !rw.headersSent() {
+	out := h.core.run(r.Context(), rr, hooks)
+	if c, ok := out.rejected(); ok && !rw.headersSent() {
 		// No action to run because of the request: a request-level error,
-		// 404 for an unknown key, 400 for a malformed one. Other failures
-		// to resolve (a provider that is down) are the run's.
-		if c := status.CodeOf(err); c == status.NotFound || c == status.InvalidArgument {
-			h.writeStatus(w, r, c.HTTPStatus(), err)
-			return
-		}
+		// 404 for an unknown key, 400 for a malformed one.
+		h.writeStatus(w, r, c.HTTPStatus(), out.err)
+		return
 	}
-	if werr := rw.finalRun(res, err); werr != nil {
+	if werr := rw.finalRun(out.res, out.err); werr != nil {
 		h.opts.Logger.Debug("writing run result failed", "key", rr.Key, "err", werr)
 	}
 }

@@ -145,9 +145,9 @@ func FuzzV1DecodeRunRequest(f *testing.F) {
 		if !utf8.Valid(data) {
 			return // refused before decoding
 		}
-		var got v1RunRequest
-		gotErr := got.decodeJSON(data)
-		var want v1RunRequest
+		var got runBody
+		gotErr := got.decodeJSON(data, false)
+		var want runBody
 		wantErr := json.Unmarshal(data, &want)
 		if gotErr == nil {
 			if !json.Valid(data) {
