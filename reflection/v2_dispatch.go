@@ -92,9 +92,9 @@ func (d *dispatcher) Handle(ctx context.Context, conn *jsonrpc2.Conn, req *jsonr
 	case "cancelAction":
 		d.cancelAction(ctx, conn, req)
 	case "sendInputStreamChunk":
-		d.inputChunk(ctx, conn, req)
+		d.input(ctx, conn, req, false)
 	case "endInputStream":
-		d.endInput(ctx, conn, req)
+		d.input(ctx, conn, req, true)
 	case "configure":
 		d.configure(ctx, conn, req)
 	default:
@@ -160,17 +160,24 @@ func (d *dispatcher) params(req *jsonrpc2.Request) json.RawMessage {
 }
 
 // decodeParams decodes the request's params into v; absent or null params
-// leave v unchanged. Its error is the message of an invalid-params reply.
-// It must be called from Handle.
-func (d *dispatcher) decodeParams(req *jsonrpc2.Request, v any) error {
+// leave v unchanged. It reports whether it did; if not, it has answered
+// with an invalid-params error. It must be called from Handle.
+func (d *dispatcher) decodeParams(ctx context.Context, conn *jsonrpc2.Conn, req *jsonrpc2.Request, v any) bool {
 	raw := d.params(req)
 	if raw == nil || string(raw) == "null" {
-		return nil
+		return true
 	}
 	if err := json.Unmarshal(raw, v); err != nil {
-		return errors.New("invalid params: " + jsonErrorText(err))
+		d.invalidParams(ctx, conn, req, "invalid params: "+jsonErrorText(err))
+		return false
 	}
-	return nil
+	return true
+}
+
+// invalidParams answers req with an invalid-params error.
+func (d *dispatcher) invalidParams(ctx context.Context, conn *jsonrpc2.Conn, req *jsonrpc2.Request, msg string) {
+	d.c.opts.Logger.Debug("reflection v2 request with invalid params", "method", req.Method, "err", msg)
+	d.replyError(ctx, conn, req, codeInvalidParams, msg, nil)
 }
 
 func (d *dispatcher) listActions(ctx context.Context, conn *jsonrpc2.Conn, req *jsonrpc2.Request) {
@@ -212,17 +219,16 @@ func (d *dispatcher) listActions(ctx context.Context, conn *jsonrpc2.Conn, req *
 
 func (d *dispatcher) listValues(ctx context.Context, conn *jsonrpc2.Conn, req *jsonrpc2.Request) {
 	var p listValuesParams
-	if err := d.decodeParams(req, &p); err != nil {
-		d.replyError(ctx, conn, req, codeInvalidParams, err.Error(), nil)
+	if !d.decodeParams(ctx, conn, req, &p) {
 		return
 	}
 	if p.Type == nil {
-		d.replyError(ctx, conn, req, codeInvalidParams, "invalid params: type is required", nil)
+		d.invalidParams(ctx, conn, req, "invalid params: type is required")
 		return
 	}
 	if !slices.Contains(supportedValueTypes, *p.Type) {
-		d.replyError(ctx, conn, req, codeInvalidParams, fmt.Sprintf(
-			"'type' %s is not supported. Only 'defaultModel' and 'middleware' are supported", *p.Type), nil)
+		d.invalidParams(ctx, conn, req, fmt.Sprintf(
+			"'type' %s is not supported. Only 'defaultModel' and 'middleware' are supported", *p.Type))
 		return
 	}
 	d.reply(ctx, conn, req, listValuesResult{Values: d.c.core.reg.Values(*p.Type)})
@@ -230,16 +236,15 @@ func (d *dispatcher) listValues(ctx context.Context, conn *jsonrpc2.Conn, req *j
 
 func (d *dispatcher) cancelAction(ctx context.Context, conn *jsonrpc2.Conn, req *jsonrpc2.Request) {
 	var p cancelParams
-	if err := d.decodeParams(req, &p); err != nil {
-		d.replyError(ctx, conn, req, codeInvalidParams, err.Error(), nil)
+	if !d.decodeParams(ctx, conn, req, &p) {
 		return
 	}
 	if p.TraceID == nil || *p.TraceID == "" {
-		d.replyError(ctx, conn, req, codeInvalidParams, "invalid params: traceId is required", nil)
+		d.invalidParams(ctx, conn, req, "invalid params: traceId is required")
 		return
 	}
 	if !d.c.core.cancel(*p.TraceID) {
-		d.replyError(ctx, conn, req, codeInvalidParams, "Action not found or already completed", nil)
+		d.invalidParams(ctx, conn, req, "Action not found or already completed")
 		return
 	}
 	d.reply(ctx, conn, req, cancelResult{Message: "Action cancelled"})
@@ -247,8 +252,7 @@ func (d *dispatcher) cancelAction(ctx context.Context, conn *jsonrpc2.Conn, req 
 
 func (d *dispatcher) configure(ctx context.Context, conn *jsonrpc2.Conn, req *jsonrpc2.Request) {
 	var p configureParams
-	if err := d.decodeParams(req, &p); err != nil {
-		d.replyError(ctx, conn, req, codeInvalidParams, err.Error(), nil)
+	if !d.decodeParams(ctx, conn, req, &p) {
 		return
 	}
 	d.c.telemetryURL(p.TelemetryServerURL)
@@ -269,7 +273,7 @@ func (d *dispatcher) runAction(ctx context.Context, conn *jsonrpc2.Conn, req *js
 	}
 	var body runBody
 	if err := body.decodeJSON(raw, true); err != nil {
-		d.replyError(ctx, conn, req, codeInvalidParams, "invalid params: "+err.Error(), nil)
+		d.invalidParams(ctx, conn, req, "invalid params: "+err.Error())
 		return
 	}
 	rr, err := decodeRunRequest(&body)
@@ -278,7 +282,7 @@ func (d *dispatcher) runAction(ctx context.Context, conn *jsonrpc2.Conn, req *js
 		if e, ok := errors.AsType[*status.Error](err); ok {
 			msg = e.Message
 		}
-		d.replyError(ctx, conn, req, codeInvalidParams, "invalid params: "+msg, nil)
+		d.invalidParams(ctx, conn, req, "invalid params: "+msg)
 		return
 	}
 	rid := idString(req.ID)
@@ -325,40 +329,25 @@ func (d *dispatcher) runAction(ctx context.Context, conn *jsonrpc2.Conn, req *js
 	})
 }
 
-// inputChunk feeds a chunk to the input stream of the run with the given
-// request id (see inputStreams.chunk).
-func (d *dispatcher) inputChunk(ctx context.Context, conn *jsonrpc2.Conn, req *jsonrpc2.Request) {
-	var p inputChunkParams
-	if err := d.decodeParams(req, &p); err != nil {
-		d.c.opts.Logger.Debug("bad sendInputStreamChunk", "err", err)
-		d.replyError(ctx, conn, req, codeInvalidParams, err.Error(), nil)
+// input feeds a chunk to the input stream of the run with the given
+// request id (sendInputStreamChunk), or ends that input stream
+// (endInputStream, when end is set); see inputStreams.
+func (d *dispatcher) input(ctx context.Context, conn *jsonrpc2.Conn, req *jsonrpc2.Request, end bool) {
+	var p inputParams
+	if !d.decodeParams(ctx, conn, req, &p) {
 		return
 	}
 	if p.RequestID == nil {
-		d.c.opts.Logger.Debug("sendInputStreamChunk without a requestId")
-		d.replyError(ctx, conn, req, codeInvalidParams, "invalid params: requestId is required", nil)
+		d.invalidParams(ctx, conn, req, "invalid params: requestId is required")
 		return
 	}
-	chunk := p.Chunk
-	if chunk == nil {
-		chunk = json.RawMessage("null")
+	switch {
+	case end:
+		d.inputs.end(*p.RequestID)
+	case p.Chunk == nil:
+		d.inputs.chunk(*p.RequestID, json.RawMessage("null"))
+	default:
+		d.inputs.chunk(*p.RequestID, p.Chunk)
 	}
-	d.inputs.chunk(*p.RequestID, chunk)
-	d.reply(ctx, conn, req, nil)
-}
-
-// endInput ends the input stream of the run with the given request id (see
-// inputStreams.end).
-func (d *dispatcher) endInput(ctx context.Context, conn *jsonrpc2.Conn, req *jsonrpc2.Request) {
-	var p endInputParams
-	if err := d.decodeParams(req, &p); err != nil {
-		d.replyError(ctx, conn, req, codeInvalidParams, err.Error(), nil)
-		return
-	}
-	if p.RequestID == nil {
-		d.replyError(ctx, conn, req, codeInvalidParams, "invalid params: requestId is required", nil)
-		return
-	}
-	d.inputs.end(*p.RequestID)
 	d.reply(ctx, conn, req, nil)
 }

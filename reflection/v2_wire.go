@@ -51,12 +51,11 @@ type (
 	cancelResult struct {
 		Message string `json:"message"`
 	}
-	inputChunkParams struct {
+	// inputParams are the params of sendInputStreamChunk, and, without
+	// the chunk, of endInputStream.
+	inputParams struct {
 		RequestID *string         `json:"requestId"`
 		Chunk     json.RawMessage `json:"chunk"`
-	}
-	endInputParams struct {
-		RequestID *string `json:"requestId"`
 	}
 )
 
