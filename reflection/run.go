@@ -120,6 +120,10 @@ type runWriter struct {
 	rc     *http.ResponseController
 	stream bool
 
+	// flushing is the goroutine start spawns to send the headers; close
+	// waits for it.
+	flushing sync.WaitGroup
+
 	mu        sync.Mutex // guards sent, unflushed, done, err, scratch, line and enc
 	sent      bool       // headers written
 	unflushed bool       // headers written by start and not yet sent
@@ -141,9 +145,10 @@ func (rw *runWriter) contentType() string {
 // start writes the headers with the trace and span IDs and has them sent
 // at once, so the client learns the trace ID while the action body runs, as
 // the JS runtime does (flushHeaders in its onTraceStart). The flush is made
-// off the action's goroutine: the action starts without waiting for the
-// write, and an action that ends before the flush is made sends its result
-// in the same write as the headers. Both modes are chunked, as in JS.
+// on a goroutine of the writer's own, which close waits for: the action
+// starts without waiting for the write, and an action that ends before the
+// flush is made sends its result in the same write as the headers. Both
+// modes are chunked, as in JS.
 func (rw *runWriter) start(traceID, spanID string) {
 	rw.mu.Lock()
 	defer rw.mu.Unlock()
@@ -158,7 +163,7 @@ func (rw *runWriter) start(traceID, spanID string) {
 	rw.w.WriteHeader(http.StatusOK)
 	rw.sent = true
 	rw.unflushed = true
-	go rw.flushHeaders()
+	rw.flushing.Go(rw.flushHeaders)
 }
 
 // flushHeaders sends the headers written by start, unless a chunk or the
@@ -177,11 +182,13 @@ func (rw *runWriter) flushHeaders() {
 	}
 }
 
-// close marks the writer finished; after it w is not used.
+// close marks the writer finished and waits for the flush of the headers,
+// if one was started; after it w is not used.
 func (rw *runWriter) close() {
 	rw.mu.Lock()
-	defer rw.mu.Unlock()
 	rw.done = true
+	rw.mu.Unlock()
+	rw.flushing.Wait()
 }
 
 // canFlush reports whether w, or a writer it wraps, can flush, the way

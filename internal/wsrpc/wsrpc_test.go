@@ -48,8 +48,7 @@ func TestStream(t *testing.T) {
 			t.Error(err)
 			return
 		}
-		var stream *wsrpc.Stream
-		stream = wsrpc.New(ws, wsrpc.Options{
+		stream := wsrpc.New(ws, wsrpc.Options{
 			WriteTimeout:    time.Second,
 			MaxMessageBytes: 1 << 20,
 			Check: func(data []byte) (json.RawMessage, []byte, error) {
