@@ -103,7 +103,10 @@ type telemetry struct {
 
 func newTelemetry(ctx context.Context, cfg *config, logger *slog.Logger) (*telemetry, error) {
 	t := &telemetry{logger: logger, fixedURL: cfg.telemetryURL != ""}
-	t.store = tracestore.New(&tracestore.Options{MaxTraces: cfg.maxTraces, MaxBytes: cfg.maxTraceBytes, Logger: logger})
+	t.store = tracestore.New(&tracestore.Options{
+		MaxTraces: cfg.maxTraces, MaxBytes: cfg.maxTraceBytes, Logger: logger,
+		MaxTracesName: "--trace-store-max-traces", MaxBytesName: "--trace-store-max-bytes",
+	})
 	t.exporter = traceexport.New(&traceexport.Options{Realtime: cfg.realtime, Logger: logger,
 		Concurrency: exportConcurrency, Linger: exportLinger})
 	opts := []sdktrace.TracerProviderOption{
