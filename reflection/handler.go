@@ -8,8 +8,18 @@
 // middleware composed around it by the caller.
 //
 // Both the v1 handler and the v2 WebSocket client run actions through one
-// run core, so key resolution, input validation, tracing, cancellation and
-// error mapping behave the same on both.
+// run core (core.go), so key resolution, input validation, tracing,
+// cancellation and error mapping behave the same on both; both decode a run
+// request with the same decoder (decode.go), and answer from the same
+// outcome type.
+//
+// The v2 client's side of a connection is four types, each in its own
+// file: session (v2_session.go: one connection's life), dispatcher
+// (v2_dispatch.go: the manager's requests and the connection's work),
+// inputStreams (v2_input.go: the input streams of its runs) and v2Run
+// (v2_run.go: one run over the core), over the WebSocket JSON-RPC object
+// stream of package internal/wsrpc, which the test manager in v2manager
+// shares.
 package reflection
 
 import (
