@@ -181,3 +181,11 @@ func TestWriteHTTP(t *testing.T) {
 		})
 	}
 }
+
+func ExampleWriteHTTP() {
+	rec := httptest.NewRecorder()
+	err := WriteHTTP(rec, http.StatusNotFound, FromError(Errorf(NotFound, "no action %s", "/flow/x")))
+	fmt.Println(rec.Code, rec.Body.String(), err)
+	// Output:
+	// 404 {"code":5,"message":"NOT_FOUND: no action /flow/x","details":{}} <nil>
+}
