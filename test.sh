@@ -2,9 +2,10 @@
 # Runs every test of genkit-runtime on a machine with Go and Node.js:
 # installs the pinned npm packages the end-to-end tests drive (the Genkit
 # CLI, its telemetry server, an MCP test server) and the SDK fixtures of the
-# conformance suite, checks formatting, vet and staticcheck,
-# runs all Go tests with the race detector (end-to-end tests against the real
-# CLI included), then a short fuzz smoke run of every fuzz target.
+# conformance suite, checks formatting, vet and staticcheck (with the doc
+# checks of staticcheck.conf), runs all Go tests with the race detector
+# (end-to-end tests against the real CLI included), the concurrency tests
+# again many times, then a short fuzz smoke run of every fuzz target.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -12,6 +13,7 @@ cd "$(dirname "$0")"
 # "context deadline exceeded" when a duration runs out on a loaded machine
 # (golang/go#75804, fixed in Go 1.27); a count has no deadline to race.
 FUZZTIME=${FUZZTIME:-20000x}
+CONCURRENT_COUNT=${CONCURRENT_COUNT:-100}
 
 echo "== npm ci (e2e/node)"
 (cd e2e/node && npm ci --no-audit --no-fund --loglevel=error)
@@ -32,11 +34,17 @@ fi
 echo "== go vet"
 go vet ./...
 
-echo "== staticcheck"
+echo "== staticcheck (staticcheck.conf adds the doc checks)"
 go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
 echo "== go test -race"
 go test -race -count=1 -timeout 15m ./...
+
+# The ConcurrentSafe tests hammer one shared value (registry, trace store,
+# exporter, v1 runs) from many goroutines; repeated, the race detector gets
+# many interleavings to look at.
+echo "== concurrency tests, repeated (-race -count=$CONCURRENT_COUNT)"
+go test -race -count="$CONCURRENT_COUNT" -run 'ConcurrentSafe' ./...
 
 echo "== fuzz smoke (-fuzztime $FUZZTIME per target)"
 for pkg in $(go list ./...); do

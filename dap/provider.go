@@ -108,15 +108,10 @@ type fetchCall struct {
 }
 
 // actionMetadata is one element of the output of a provider's own action,
-// the metadata of a provided action.
+// the metadata of a provided action: its type and its listed descriptor.
 type actionMetadata struct {
-	ActionType   string             `json:"actionType"`
-	Key          string             `json:"key"`
-	Name         string             `json:"name"`
-	Description  string             `json:"description,omitempty"`
-	InputSchema  *jsonschema.Schema `json:"inputSchema,omitempty"`
-	OutputSchema *jsonschema.Schema `json:"outputSchema,omitempty"`
-	Metadata     map[string]any     `json:"metadata,omitempty"`
+	ActionType string `json:"actionType"`
+	registry.Descriptor
 }
 
 var _ registry.Source = (*Provider)(nil)
@@ -377,10 +372,7 @@ func (p *Provider) index(v Actions) (*snapshot, error) {
 		d := s.byKey[key].Descriptor()
 		s.descs = append(s.descs, d)
 		_, typ, _, _ := ParseKey(key)
-		s.metadata = append(s.metadata, actionMetadata{
-			ActionType: typ, Key: d.Key, Name: d.Name, Description: d.Description,
-			InputSchema: d.InputSchema, OutputSchema: d.OutputSchema, Metadata: d.Metadata,
-		})
+		s.metadata = append(s.metadata, actionMetadata{ActionType: typ, Descriptor: d})
 	}
 	if s.metadata == nil {
 		s.metadata = []actionMetadata{}

@@ -57,6 +57,11 @@ type Options struct {
 	// DefaultMaxTraceBytes.
 	MaxTraces     int
 	MaxTraceBytes int64
+	// MaxTracesName and MaxTraceBytesName say how a user raises MaxTraces
+	// and MaxTraceBytes, such as the program's command-line flags; the log
+	// line that says the store has started evicting traces names them. If
+	// empty, "MaxTraces" and "MaxTraceBytes".
+	MaxTracesName, MaxTraceBytesName string
 
 	// TelemetryServerURL is a Genkit telemetry server to export spans to.
 	// If set, it takes precedence over the URL the CLI announces (through

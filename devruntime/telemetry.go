@@ -1,6 +1,7 @@
 package devruntime
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -52,7 +53,10 @@ func newTelemetry(ctx context.Context, o *Options, logger *slog.Logger) (*teleme
 		logger.Info("exporting spans over OTLP/HTTP", "endpoint", o.OTLPEndpoint)
 		otlp = p
 	}
-	t.store = tracestore.New(&tracestore.Options{MaxTraces: o.MaxTraces, MaxBytes: o.MaxTraceBytes, Logger: logger})
+	t.store = tracestore.New(&tracestore.Options{
+		MaxTraces: o.MaxTraces, MaxBytes: o.MaxTraceBytes, Logger: logger,
+		MaxTracesName: cmp.Or(o.MaxTracesName, "MaxTraces"), MaxBytesName: cmp.Or(o.MaxTraceBytesName, "MaxTraceBytes"),
+	})
 	t.exporter = traceexport.New(&traceexport.Options{Realtime: o.RealtimeTelemetry, Logger: logger,
 		Concurrency: exportConcurrency, Linger: exportLinger})
 	t.procs = []sdktrace.SpanProcessor{t.store, t.exporter}

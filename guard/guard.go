@@ -11,7 +11,6 @@
 package guard
 
 import (
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net"
@@ -156,24 +155,17 @@ func Recover(logger *slog.Logger) Middleware {
 					return
 				}
 				logger.Error("handler panicked", "method", r.Method, "path", r.URL.Path, "panic", p, "stack", string(debug.Stack()))
-				writeStatus(w, http.StatusInternalServerError, status.Status{Code: status.Internal, Message: "INTERNAL: the server failed to handle the request", Details: map[string]any{}})
+				if err := status.WriteHTTP(w, http.StatusInternalServerError, status.Status{Code: status.Internal, Message: "INTERNAL: the server failed to handle the request"}); err != nil {
+					logger.Debug("panic answer not sent", "path", r.URL.Path, "err", err)
+				}
 			}()
 			next.ServeHTTP(w, r)
 		})
 	}
 }
 
+// deny answers 403 with a PERMISSION_DENIED Status. A failed write means
+// the client has gone; there is nobody left to tell.
 func deny(w http.ResponseWriter, msg string) {
-	writeStatus(w, http.StatusForbidden, status.Status{Code: status.PermissionDenied, Message: "PERMISSION_DENIED: " + msg, Details: map[string]any{}})
-}
-
-func writeStatus(w http.ResponseWriter, httpCode int, st status.Status) {
-	b, err := json.Marshal(st)
-	if err != nil {
-		http.Error(w, st.Message, httpCode)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(httpCode)
-	w.Write(b)
+	_ = status.WriteHTTP(w, http.StatusForbidden, status.Status{Code: status.PermissionDenied, Message: "PERMISSION_DENIED: " + msg})
 }

@@ -7,29 +7,8 @@ import (
 	"reflect"
 	"sync"
 
-	"github.com/google/jsonschema-go/jsonschema"
-
 	"github.com/genkit-runtime/genkit-runtime/registry"
 )
-
-// descriptorJSON is the wire form of an action descriptor, shared by v1
-// GET /api/actions and v2 listActions. Absent fields are left out, never
-// null, because the v2 client rejects null descriptions and metadata.
-type descriptorJSON struct {
-	Key          string             `json:"key"`
-	Name         string             `json:"name"`
-	Description  string             `json:"description,omitempty"`
-	InputSchema  *jsonschema.Schema `json:"inputSchema,omitempty"`
-	OutputSchema *jsonschema.Schema `json:"outputSchema,omitempty"`
-	Metadata     map[string]any     `json:"metadata,omitempty"`
-}
-
-func encodeDescriptor(d registry.Descriptor) ([]byte, error) {
-	return json.Marshal(descriptorJSON{
-		Key: d.Key, Name: d.Name, Description: d.Description,
-		InputSchema: d.InputSchema, OutputSchema: d.OutputSchema, Metadata: d.Metadata,
-	})
-}
 
 // lister encodes the action listing: a JSON object from key to descriptor.
 // The registered actions' part is cached until the registry changes;
@@ -97,9 +76,11 @@ func (l *lister) list(ctx context.Context) ([]byte, error) {
 }
 
 // sameDescriptors reports whether two source listings describe the same
-// actions: the same keys, names and descriptions, and the very same
-// schemas and metadata (descriptors share these, and they must not be
-// modified; see registry.Action.Descriptor).
+// actions: equal keys, types, names, descriptions, schemas and metadata.
+// Sources list the same schema and metadata values again while their
+// actions stay the same (descriptors share them; see
+// registry.Action.Descriptor), so the comparison is mostly of identical
+// values.
 func sameDescriptors(a, b []registry.Descriptor) bool {
 	if len(a) != len(b) {
 		return false
@@ -107,19 +88,12 @@ func sameDescriptors(a, b []registry.Descriptor) bool {
 	for i := range a {
 		x, y := &a[i], &b[i]
 		if x.Key != y.Key || x.Type != y.Type || x.Name != y.Name || x.Description != y.Description ||
-			x.InputSchema != y.InputSchema || x.OutputSchema != y.OutputSchema || !sameMap(x.Metadata, y.Metadata) {
+			!reflect.DeepEqual(x.InputSchema, y.InputSchema) || !reflect.DeepEqual(x.OutputSchema, y.OutputSchema) ||
+			!reflect.DeepEqual(x.Metadata, y.Metadata) {
 			return false
 		}
 	}
 	return true
-}
-
-// sameMap reports whether a and b are the same map (not merely equal).
-func sameMap(a, b map[string]any) bool {
-	if a == nil || b == nil {
-		return a == nil && b == nil
-	}
-	return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
 }
 
 func (l *lister) registered() ([]byte, map[string]struct{}, uint64, error) {
@@ -147,7 +121,7 @@ func writeEntry(b *bytes.Buffer, d registry.Descriptor) error {
 	if err != nil {
 		return err
 	}
-	v, err := encodeDescriptor(d)
+	v, err := json.Marshal(d)
 	if err != nil {
 		return err
 	}

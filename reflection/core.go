@@ -3,13 +3,13 @@ package reflection
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/genkit-runtime/genkit-runtime/internal/jsontext"
 	"github.com/genkit-runtime/genkit-runtime/registry"
 	"github.com/genkit-runtime/genkit-runtime/status"
 )
@@ -59,9 +59,37 @@ func newCore(reg *registry.Registry, tp trace.TracerProvider, flusher TraceFlush
 		active: map[string]context.CancelCauseFunc{}}
 }
 
-// run resolves and runs one action. It returns the result, or an error that
-// carries the run's trace ID when the root span had started.
-func (c *core) run(ctx context.Context, rr *runRequest, hooks runHooks) (registry.Result, error) {
+// outcome is how a run request ended, as both transports answer it: the
+// result, a run error (which carries the run's trace ID when the root span
+// had started), or a resolve error (a *resolveError: no run started).
+type outcome struct {
+	res registry.Result
+	err error
+}
+
+// rejected reports whether the request itself named no runnable action:
+// its key is unknown (NOT_FOUND) or malformed (INVALID_ARGUMENT). It
+// returns that code. Other failures to resolve (a provider that is down)
+// and every error of a run are the run's, not the request's.
+func (o outcome) rejected() (status.Code, bool) {
+	var re *resolveError
+	if !errors.As(o.err, &re) {
+		return status.OK, false
+	}
+	switch c := status.CodeOf(re.err); c {
+	case status.NotFound, status.InvalidArgument:
+		return c, true
+	}
+	return status.OK, false
+}
+
+// run resolves and runs one action.
+func (c *core) run(ctx context.Context, rr *runRequest, hooks runHooks) outcome {
+	res, err := c.runAction(ctx, rr, hooks)
+	return outcome{res: res, err: err}
+}
+
+func (c *core) runAction(ctx context.Context, rr *runRequest, hooks runHooks) (registry.Result, error) {
 	a, err := c.reg.Resolve(ctx, rr.Key)
 	if err != nil {
 		return registry.Result{}, &resolveError{err}
@@ -82,14 +110,7 @@ func (c *core) run(ctx context.Context, rr *runRequest, hooks runHooks) (registr
 			}
 		},
 	}
-	// Every run request was decoded from a validated JSON body, v1 or v2, so
-	// its input is well-formed JSON; compacted once here, it is recorded and
-	// echoed as it is.
-	input, err := jsontext.Compact(rr.Input)
-	if err != nil {
-		return registry.Result{}, status.Errorf(status.InvalidArgument, "input is not valid JSON: %v", err)
-	}
-	req := &registry.Request{Input: input, InputValid: true, Init: rr.Init, Context: rr.Context, InputStream: hooks.input}
+	req := &registry.Request{Input: rr.Input, Init: rr.Init, Context: rr.Context, InputStream: hooks.input}
 	if hooks.chunk != nil {
 		req.Stream = hooks.chunk
 	}

@@ -9,6 +9,8 @@ import (
 	"sync"
 
 	jsontok "github.com/go-json-experiment/json/jsontext"
+
+	"github.com/genkit-runtime/genkit-runtime/internal/jsontext"
 )
 
 // The run request is decoded in one pass with a validating tokenizer:
@@ -25,11 +27,29 @@ var runDecoders = sync.Pool{New: func() any { return new(jsontok.Decoder) }}
 // keep a request body alive.
 var noInput = bytes.NewBuffer(nil)
 
-// decodeJSON fills r from data, a whole UTF-8 request body, in one
-// validating pass. Unknown members are skipped (the CLI sends runtimeId);
-// of a repeated member the last counts, as in JavaScript. Its errors
-// describe the problem for a client and do not carry a status.
-func (r *v1RunRequest) decodeJSON(data []byte) error {
+// runBody is a run request as a client sends it: the body of POST
+// /api/runAction, or the params of the v2 runAction request, which add the
+// stream switches. Both transports decode it with decodeJSON, so member
+// names are matched exactly and errors are worded the same.
+type runBody struct {
+	Key             *string           `json:"key"`
+	Input           json.RawMessage   `json:"input"`
+	Init            json.RawMessage   `json:"init"`
+	Context         json.RawMessage   `json:"context"`
+	TelemetryLabels map[string]string `json:"telemetryLabels"`
+	// Stream and StreamInput are v2's switches; v1 takes streaming from
+	// its query and ignores these members, as the JS runtime does.
+	Stream      bool `json:"-"`
+	StreamInput bool `json:"-"`
+}
+
+// decodeJSON fills r from data, a whole UTF-8 request body or params
+// object, in one validating pass. Member names are matched exactly. Unknown
+// members are skipped (the CLI sends runtimeId); of a repeated member the
+// last counts, as in JavaScript. The stream and streamInput members are
+// decoded when switches is set and skipped otherwise. Its errors describe
+// the problem for a client and do not carry a status.
+func (r *runBody) decodeJSON(data []byte, switches bool) error {
 	d := runDecoders.Get().(*jsontok.Decoder)
 	defer func() {
 		d.Reset(noInput)
@@ -41,7 +61,7 @@ func (r *v1RunRequest) decodeJSON(data []byte) error {
 	// check before this one.
 	d.Reset(bytes.NewBuffer(data), jsontok.AllowDuplicateNames(true), jsontok.AllowInvalidUTF8(true))
 
-	*r = v1RunRequest{}
+	*r = runBody{}
 	if k := d.PeekKind(); k != '{' {
 		if _, err := d.ReadValue(); err != nil {
 			return syntaxError(err)
@@ -111,6 +131,30 @@ func (r *v1RunRequest) decodeJSON(data []byte) error {
 				return fmt.Errorf("field %q must be an object of strings", field)
 			}
 			r.TelemetryLabels = labels
+		case "stream", "streamInput":
+			if !switches {
+				if err := d.SkipValue(); err != nil {
+					return syntaxError(err)
+				}
+				continue
+			}
+			k := d.PeekKind()
+			if _, err := d.ReadValue(); err != nil {
+				return syntaxError(err)
+			}
+			var on bool
+			switch k {
+			case 't':
+				on = true
+			case 'f', 'n':
+			default:
+				return fmt.Errorf("field %q must be a boolean, not %s", field, kindName(k))
+			}
+			if field == "stream" {
+				r.Stream = on
+			} else {
+				r.StreamInput = on
+			}
 		default:
 			if err := d.SkipValue(); err != nil {
 				return syntaxError(err)
@@ -154,19 +198,5 @@ func syntaxError(err error) error {
 
 // kindName names a JSON value's kind for a message.
 func kindName(k jsontok.Kind) string {
-	switch k {
-	case '"':
-		return "a string"
-	case '0':
-		return "a number"
-	case 't', 'f':
-		return "a boolean"
-	case 'n':
-		return "null"
-	case '{':
-		return "an object"
-	case '[':
-		return "an array"
-	}
-	return "nothing"
+	return jsontext.Described(jsontext.Kind([]byte{byte(k)}))
 }

@@ -8,8 +8,18 @@
 // middleware composed around it by the caller.
 //
 // Both the v1 handler and the v2 WebSocket client run actions through one
-// run core, so key resolution, input validation, tracing, cancellation and
-// error mapping behave the same on both.
+// run core (core.go), so key resolution, input validation, tracing,
+// cancellation and error mapping behave the same on both; both decode a run
+// request with the same decoder (decode.go), and answer from the same
+// outcome type.
+//
+// The v2 client's side of a connection is four types, each in its own
+// file: session (v2_session.go: one connection's life), dispatcher
+// (v2_dispatch.go: the manager's requests and the connection's work),
+// inputStreams (v2_input.go: the input streams of its runs) and v2Run
+// (v2_run.go: one run over the core), over the WebSocket JSON-RPC object
+// stream of package internal/wsrpc, which the test manager in v2manager
+// shares.
 package reflection
 
 import (
@@ -129,7 +139,7 @@ func NewHandler(reg *registry.Registry, opts *Options) *Handler {
 	mux.HandleFunc("GET /api/values", h.values)
 	mux.HandleFunc("GET /api/envs", h.envs)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeStatus(w, http.StatusNotFound, status.Errorf(status.NotFound, "no route for %s %s", r.Method, r.URL.Path))
+		h.writeStatus(w, r, http.StatusNotFound, status.Errorf(status.NotFound, "no route for %s %s", r.Method, r.URL.Path))
 	})
 	h.mux = mux
 	return h
@@ -153,7 +163,8 @@ func (h *Handler) health(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	io.WriteString(w, "OK")
+	_, err := io.WriteString(w, "OK")
+	h.written(r, err)
 }
 
 func (h *Handler) quit(w http.ResponseWriter, r *http.Request) {
@@ -170,17 +181,18 @@ func (h *Handler) quit(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) envs(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, h.opts.Envs)
+	h.writeJSON(w, r, http.StatusOK, h.opts.Envs)
 }
 
 func (h *Handler) actions(w http.ResponseWriter, r *http.Request) {
 	b, err := h.lister.list(r.Context())
 	if err != nil {
-		writeStatus(w, http.StatusInternalServerError, err)
+		h.writeStatus(w, r, http.StatusInternalServerError, err)
 		return
 	}
 	w.Header().Set("Content-Type", contentTypeJSON)
-	w.Write(b)
+	_, err = w.Write(b)
+	h.written(r, err)
 }
 
 // supportedValueTypes are the value types GET /api/values serves.
@@ -189,21 +201,21 @@ var supportedValueTypes = []string{"defaultModel", "middleware"}
 func (h *Handler) values(w http.ResponseWriter, r *http.Request) {
 	typ := r.URL.Query().Get("type")
 	if typ == "" {
-		writeStatus(w, http.StatusBadRequest, status.Errorf(status.InvalidArgument, `Query parameter "type" is required.`))
+		h.writeStatus(w, r, http.StatusBadRequest, status.Errorf(status.InvalidArgument, `Query parameter "type" is required.`))
 		return
 	}
 	if !slices.Contains(supportedValueTypes, typ) {
-		writeStatus(w, http.StatusBadRequest, status.Errorf(status.InvalidArgument,
+		h.writeStatus(w, r, http.StatusBadRequest, status.Errorf(status.InvalidArgument,
 			"'type' %s is not supported. Only 'defaultModel' and 'middleware' are supported", typ))
 		return
 	}
-	writeJSON(w, http.StatusOK, h.core.reg.Values(typ))
+	h.writeJSON(w, r, http.StatusOK, h.core.reg.Values(typ))
 }
 
 func (h *Handler) notify(w http.ResponseWriter, r *http.Request) {
 	var n Notification
 	if err := h.decodeBody(w, r, &n); err != nil {
-		writeStatus(w, httpStatusOf(err), err)
+		h.writeStatus(w, r, httpStatusOf(err), err)
 		return
 	}
 	if n.ReflectionAPISpecVersion != 0 && n.ReflectionAPISpecVersion != SpecVersion {
@@ -214,7 +226,8 @@ func (h *Handler) notify(w http.ResponseWriter, r *http.Request) {
 		h.opts.OnNotify(n)
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	io.WriteString(w, "OK")
+	_, err := io.WriteString(w, "OK")
+	h.written(r, err)
 }
 
 type cancelRequest struct {
@@ -224,18 +237,18 @@ type cancelRequest struct {
 func (h *Handler) cancelAction(w http.ResponseWriter, r *http.Request) {
 	var req cancelRequest
 	if err := h.decodeBody(w, r, &req); err != nil {
-		writeStatus(w, httpStatusOf(err), err)
+		h.writeStatus(w, r, httpStatusOf(err), err)
 		return
 	}
 	if req.TraceID == nil || *req.TraceID == "" {
-		writeStatus(w, http.StatusBadRequest, status.Errorf(status.InvalidArgument, "traceId is required"))
+		h.writeStatus(w, r, http.StatusBadRequest, status.Errorf(status.InvalidArgument, "traceId is required"))
 		return
 	}
 	if !h.core.cancel(*req.TraceID) {
-		writeJSON(w, http.StatusNotFound, status.Status{Code: status.NotFound, Message: "Action not found or already completed", Details: map[string]any{}})
+		h.written(r, status.WriteHTTP(w, http.StatusNotFound, status.Status{Code: status.NotFound, Message: "Action not found or already completed"}))
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"message": "Action cancelled"})
+	h.writeJSON(w, r, http.StatusOK, map[string]string{"message": "Action cancelled"})
 }
 
 // errTooLarge marks a body over the limit.
@@ -299,18 +312,28 @@ func httpStatusOf(err error) int {
 	return status.CodeOf(err).HTTPStatus()
 }
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
+func (h *Handler) writeJSON(w http.ResponseWriter, r *http.Request, code int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
-		code, b = http.StatusInternalServerError, []byte(`{"code":13,"message":"encoding response failed","details":{}}`)
+		h.writeStatus(w, r, http.StatusInternalServerError, status.Errorf(status.Internal, "encoding response failed"))
+		return
 	}
 	w.Header().Set("Content-Type", contentTypeJSON)
 	w.WriteHeader(code)
-	w.Write(b)
+	_, err = w.Write(b)
+	h.written(r, err)
 }
 
 // writeStatus answers with a non-2xx HTTP status and a bare Status body,
 // the shape the CLI parses from a failed request ({code, message, details}).
-func writeStatus(w http.ResponseWriter, code int, err error) {
-	writeJSON(w, code, status.FromError(err))
+func (h *Handler) writeStatus(w http.ResponseWriter, r *http.Request, code int, err error) {
+	h.written(r, status.WriteHTTP(w, code, status.FromError(err)))
+}
+
+// written logs a response that could not be written, which happens when the
+// client has gone away.
+func (h *Handler) written(r *http.Request, err error) {
+	if err != nil {
+		h.opts.Logger.Debug("response not written", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
 }

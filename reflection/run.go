@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"reflect"
 	"strconv"
 	"sync"
 	"unicode/utf8"
@@ -21,19 +22,9 @@ import (
 
 func otelTracerProvider() trace.TracerProvider { return otel.GetTracerProvider() }
 
-// v1RunRequest is the body of POST /api/runAction. Unknown fields (the
-// CLI's runtimeId) are ignored.
-type v1RunRequest struct {
-	Key             *string           `json:"key"`
-	Input           json.RawMessage   `json:"input"`
-	Init            json.RawMessage   `json:"init"`
-	Context         json.RawMessage   `json:"context"`
-	TelemetryLabels map[string]string `json:"telemetryLabels"`
-}
-
 // decodeRunBody reads and decodes a run request body in one pass (see
 // decodeJSON). Its errors are decodeBody's.
-func (h *Handler) decodeRunBody(w http.ResponseWriter, r *http.Request, v *v1RunRequest) error {
+func (h *Handler) decodeRunBody(w http.ResponseWriter, r *http.Request, v *runBody) error {
 	data, err := h.readBody(w, r)
 	if err != nil {
 		return err
@@ -41,14 +32,14 @@ func (h *Handler) decodeRunBody(w http.ResponseWriter, r *http.Request, v *v1Run
 	if !utf8.Valid(data) {
 		return errInvalidUTF8
 	}
-	if err := v.decodeJSON(data); err != nil {
+	if err := v.decodeJSON(data, false); err != nil {
 		return status.Errorf(status.InvalidArgument, "malformed request body: %s", err.Error())
 	}
 	return nil
 }
 
-// decodeRunRequest checks and converts a decoded body.
-func decodeRunRequest(body *v1RunRequest) (*runRequest, error) {
+// decodeRunRequest checks and converts a decoded body, for both transports.
+func decodeRunRequest(body *runBody) (*runRequest, error) {
 	if body.Key == nil || *body.Key == "" {
 		return nil, status.Errorf(status.InvalidArgument, "key is required")
 	}
@@ -86,22 +77,22 @@ func parseStream(r *http.Request) (bool, error) {
 func (h *Handler) runAction(w http.ResponseWriter, r *http.Request) {
 	stream, err := parseStream(r)
 	if err != nil {
-		writeStatus(w, http.StatusBadRequest, err)
+		h.writeStatus(w, r, http.StatusBadRequest, err)
 		return
 	}
 	if stream && !canFlush(w) {
-		writeStatus(w, http.StatusInternalServerError,
+		h.writeStatus(w, r, http.StatusInternalServerError,
 			status.Errorf(status.Internal, "streaming needs a ResponseWriter that can flush"))
 		return
 	}
-	var body v1RunRequest
+	var body runBody
 	if err := h.decodeRunBody(w, r, &body); err != nil {
-		writeStatus(w, httpStatusOf(err), err)
+		h.writeStatus(w, r, httpStatusOf(err), err)
 		return
 	}
 	rr, err := decodeRunRequest(&body)
 	if err != nil {
-		writeStatus(w, http.StatusBadRequest, err)
+		h.writeStatus(w, r, http.StatusBadRequest, err)
 		return
 	}
 	rw := &runWriter{w: w, rc: http.NewResponseController(w), stream: stream}
@@ -110,18 +101,14 @@ func (h *Handler) runAction(w http.ResponseWriter, r *http.Request) {
 	if stream {
 		hooks.chunk = rw.chunk
 	}
-	res, err := h.core.run(r.Context(), rr, hooks)
-	var re *resolveError
-	if errors.As(err, &re) && !rw.headersSent() {
+	out := h.core.run(r.Context(), rr, hooks)
+	if c, ok := out.rejected(); ok && !rw.headersSent() {
 		// No action to run because of the request: a request-level error,
-		// 404 for an unknown key, 400 for a malformed one. Other failures
-		// to resolve (a provider that is down) are the run's.
-		if c := status.CodeOf(err); c == status.NotFound || c == status.InvalidArgument {
-			writeStatus(w, c.HTTPStatus(), err)
-			return
-		}
+		// 404 for an unknown key, 400 for a malformed one.
+		h.writeStatus(w, r, c.HTTPStatus(), out.err)
+		return
 	}
-	if werr := rw.finalRun(res, err); werr != nil {
+	if werr := rw.finalRun(out.res, out.err); werr != nil {
 		h.opts.Logger.Debug("writing run result failed", "key", rr.Key, "err", werr)
 	}
 }
@@ -132,6 +119,10 @@ type runWriter struct {
 	w      http.ResponseWriter
 	rc     *http.ResponseController
 	stream bool
+
+	// flushing is the goroutine start spawns to send the headers; close
+	// waits for it.
+	flushing sync.WaitGroup
 
 	mu        sync.Mutex // guards sent, unflushed, done, err, scratch, line and enc
 	sent      bool       // headers written
@@ -154,9 +145,10 @@ func (rw *runWriter) contentType() string {
 // start writes the headers with the trace and span IDs and has them sent
 // at once, so the client learns the trace ID while the action body runs, as
 // the JS runtime does (flushHeaders in its onTraceStart). The flush is made
-// off the action's goroutine: the action starts without waiting for the
-// write, and an action that ends before the flush is made sends its result
-// in the same write as the headers. Both modes are chunked, as in JS.
+// on a goroutine of the writer's own, which close waits for: the action
+// starts without waiting for the write, and an action that ends before the
+// flush is made sends its result in the same write as the headers. Both
+// modes are chunked, as in JS.
 func (rw *runWriter) start(traceID, spanID string) {
 	rw.mu.Lock()
 	defer rw.mu.Unlock()
@@ -171,7 +163,7 @@ func (rw *runWriter) start(traceID, spanID string) {
 	rw.w.WriteHeader(http.StatusOK)
 	rw.sent = true
 	rw.unflushed = true
-	go rw.flushHeaders()
+	rw.flushing.Go(rw.flushHeaders)
 }
 
 // flushHeaders sends the headers written by start, unless a chunk or the
@@ -190,11 +182,13 @@ func (rw *runWriter) flushHeaders() {
 	}
 }
 
-// close marks the writer finished; after it w is not used.
+// close marks the writer finished and waits for the flush of the headers,
+// if one was started; after it w is not used.
 func (rw *runWriter) close() {
 	rw.mu.Lock()
-	defer rw.mu.Unlock()
 	rw.done = true
+	rw.mu.Unlock()
+	rw.flushing.Wait()
 }
 
 // canFlush reports whether w, or a writer it wraps, can flush, the way
@@ -337,27 +331,27 @@ func jsonErrorText(err error) string {
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
 		if te.Field != "" {
-			return fmt.Sprintf("field %q must be %s, not %s", te.Field, jsonKind(te.Type.Kind().String()), te.Value)
+			return fmt.Sprintf("field %q must be %s, not %s", te.Field, jsontext.Described(jsonKindOfGo(te.Type.Kind())), te.Value)
 		}
 		return fmt.Sprintf("want a JSON object, not %s", te.Value)
 	}
 	return err.Error()
 }
 
-func jsonKind(goKind string) string {
-	switch goKind {
-	case "string":
-		return "a string"
-	case "map", "struct":
-		return "an object"
-	case "slice", "array":
-		return "an array"
-	case "bool":
-		return "a boolean"
-	case "ptr":
-		return "a string"
+// jsonKindOfGo names the JSON type a Go value of kind k is decoded from,
+// for a message; a pointer is a string's, the only pointers decoded here.
+func jsonKindOfGo(k reflect.Kind) string {
+	switch k {
+	case reflect.String, reflect.Pointer:
+		return "string"
+	case reflect.Map, reflect.Struct:
+		return "object"
+	case reflect.Slice, reflect.Array:
+		return "array"
+	case reflect.Bool:
+		return "boolean"
 	}
-	return "a number"
+	return "number"
 }
 
 // formatBytes renders n bytes for a message.

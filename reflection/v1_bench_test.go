@@ -100,8 +100,8 @@ func BenchmarkDecodeRunRequest(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(len(data)))
 			for b.Loop() {
-				var body v1RunRequest
-				if err := body.decodeJSON(data); err != nil {
+				var body runBody
+				if err := body.decodeJSON(data, false); err != nil {
 					b.Fatal(err)
 				}
 				if _, err := decodeRunRequest(&body); err != nil {

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -141,13 +142,15 @@ func FuzzV1DecodeRunRequest(f *testing.F) {
 	f.Add([]byte(`{"key":"/flow/echo"} {}`))
 	f.Add([]byte(`{"key":"/flow/echo","telemetryLabels":{"a":"1"},"telemetryLabels":{"b":"2"}}`))
 	f.Add([]byte(`{"key":"/flow/\ud800","input":"\udc00"}`))
+	f.Add([]byte(`{"key":"/flow/echo","stream":true,"streamInput":null,"Stream":false}`))
+	f.Add([]byte(`{"key":"/flow/echo","stream":"yes"}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if !utf8.Valid(data) {
 			return // refused before decoding
 		}
-		var got v1RunRequest
-		gotErr := got.decodeJSON(data)
-		var want v1RunRequest
+		var got runBody
+		gotErr := got.decodeJSON(data, false)
+		var want runBody
 		wantErr := json.Unmarshal(data, &want)
 		if gotErr == nil {
 			if !json.Valid(data) {
@@ -173,6 +176,20 @@ func FuzzV1DecodeRunRequest(f *testing.F) {
 		}
 		if !maps.Equal(got.TelemetryLabels, want.TelemetryLabels) {
 			t.Fatalf("telemetryLabels %v; encoding/json %v", got.TelemetryLabels, want.TelemetryLabels)
+		}
+		// v2 decodes the same bodies with the same code, plus the stream
+		// switches, which v1 skips.
+		var gotV2 runBody
+		if err := gotV2.decodeJSON(data, true); err == nil {
+			var wantSwitches struct{ Stream, StreamInput bool }
+			if err := json.Unmarshal(data, &wantSwitches); err == nil && exactSwitchNames(data) &&
+				(gotV2.Stream != wantSwitches.Stream || gotV2.StreamInput != wantSwitches.StreamInput) {
+				t.Fatalf("v2 switches %v %v; encoding/json %+v", gotV2.Stream, gotV2.StreamInput, wantSwitches)
+			}
+			gotV2.Stream, gotV2.StreamInput = false, false
+			if !reflect.DeepEqual(gotV2, got) {
+				t.Fatalf("v2 decoded %+v; v1 %+v", gotV2, got)
+			}
 		}
 		rr, err := decodeRunRequest(&got)
 		if err != nil {
@@ -222,6 +239,32 @@ func exactMemberNames(data []byte) bool {
 		}
 	}
 	return labels <= 1
+}
+
+// exactSwitchNames reports whether the v2 stream switches of the JSON
+// object data are spelled exactly, each at most once, so that the decoders
+// must agree on them.
+func exactSwitchNames(data []byte) bool {
+	d := jsontok.NewDecoder(bytes.NewReader(data), jsontok.AllowDuplicateNames(true), jsontok.AllowInvalidUTF8(true))
+	if tok, err := d.ReadToken(); err != nil || tok.Kind() != '{' {
+		return true
+	}
+	for d.PeekKind() != '}' {
+		tok, err := d.ReadToken()
+		if err != nil {
+			return true
+		}
+		name := tok.String()
+		for _, field := range []string{"stream", "streamInput"} {
+			if name != field && strings.EqualFold(name, field) {
+				return false
+			}
+		}
+		if d.SkipValue() != nil {
+			return true
+		}
+	}
+	return true
 }
 
 // FuzzV1NDJSONWriter writes arbitrary JSON chunks and a final object

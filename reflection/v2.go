@@ -243,8 +243,15 @@ func (c *Client) connect(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	s := &session{c: c, active: map[string]*activeRun{}, pending: map[string]*pendingInput{}}
+	s := &session{c: c}
 	return true, s.serve(ctx, ws)
+}
+
+// telemetryURL passes on a telemetry server URL the manager announced.
+func (c *Client) telemetryURL(u string) {
+	if u != "" && c.opts.OnTelemetryURL != nil {
+		c.opts.OnTelemetryURL(u)
+	}
 }
 
 // acquire takes a request slot, or reports that none is free.

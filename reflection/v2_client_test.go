@@ -183,6 +183,10 @@ func TestV2RunAction(t *testing.T) {
 		{name: "context not an object", params: `{"key":"/flow/echo","context":[1]}`, code: -32602,
 			msg: "invalid params: context must be a JSON object", status: -1},
 		{name: "params an array", params: `[1]`, code: -32602, status: -1},
+		{name: "stream not a boolean", params: `{"key":"/flow/echo","stream":"yes"}`, code: -32602,
+			msg: `invalid params: field "stream" must be a boolean, not a string`, status: -1},
+		{name: "streamInput null", params: `{"key":"/flow/echo","input":1,"streamInput":null}`, result: `1`},
+		{name: "switches in other case", params: `{"key":"/flow/echo","input":1,"Stream":"x","STREAMINPUT":7}`, result: `1`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -11,37 +11,38 @@ import (
 	"github.com/genkit-runtime/genkit-runtime/status"
 )
 
-// Descriptor describes an action the way Genkit clients list it.
+// Descriptor describes an action the way Genkit clients list it. Encoded
+// as JSON it is the wire form of a listed action, shared by every listing
+// (GET /api/actions, listActions, a dynamic action provider's output):
+// absent fields are left out, never null, because clients reject null
+// descriptions and metadata, and the type is not part of it.
 type Descriptor struct {
 	// Key is the registry key, "/<type>/<name>". When empty, [NewAction]
 	// derives it from Type and Name.
-	Key string
+	Key string `json:"key"`
 	// Type is the action type ("flow", "model", "tool", ...). Any string is
 	// accepted.
-	Type string
+	Type string `json:"-"`
 	// Name is the action name; it may contain slashes.
-	Name string
+	Name string `json:"name"`
 	// Description is optional.
-	Description string
+	Description string `json:"description,omitempty"`
 	// InputSchema and OutputSchema are JSON Schemas; nil means "any".
-	InputSchema  *jsonschema.Schema
-	OutputSchema *jsonschema.Schema
+	InputSchema  *jsonschema.Schema `json:"inputSchema,omitempty"`
+	OutputSchema *jsonschema.Schema `json:"outputSchema,omitempty"`
 	// Metadata is free-form metadata listed with the action. Values must be
 	// JSON-encodable and must not be nil (clients reject null metadata values).
-	Metadata map[string]any
+	Metadata map[string]any `json:"metadata,omitempty"`
 }
 
 // Request is one invocation of an action, as its function sees it.
 type Request struct {
-	// Input is the raw JSON input; empty when the caller sent none. When the
-	// action has an input schema, Input has been validated against it. An
-	// action must not change its bytes (it may return them as its output).
+	// Input is the raw JSON input; empty when the caller sent none. Run
+	// refuses input that is not JSON and hands the function the input
+	// compacted; when the action has an input schema, Input has been
+	// validated against it. An action must not change its bytes (it may
+	// return them as its output).
 	Input json.RawMessage
-	// InputValid reports that Input is known to be well-formed JSON with no
-	// whitespace outside its strings, as when the caller has just decoded
-	// and compacted it; the run then does not scan it again. Leave it false
-	// when unsure.
-	InputValid bool
 	// Init is the raw JSON init value of a bidirectional action, if any.
 	Init json.RawMessage
 	// Context is the caller-provided action context (auth and the like).

@@ -73,14 +73,14 @@ func define[In any](r *Registry, typ, name string, opts *ActionOptions, out *jso
 }
 
 // decodeInput unmarshals the run's input into a T. Empty input leaves the
-// zero value. A json.RawMessage T receives the input itself once it is known
-// to be valid JSON, without a copy.
+// zero value. A json.RawMessage T receives the input itself, which Run has
+// checked, without a copy.
 func decodeInput[T any](req *Request) (T, error) {
 	var in T
 	if len(req.Input) == 0 {
 		return in, nil
 	}
-	if raw, ok := any(&in).(*json.RawMessage); ok && (req.InputValid || json.Valid(req.Input)) {
+	if raw, ok := any(&in).(*json.RawMessage); ok {
 		*raw = req.Input
 		return in, nil
 	}

@@ -338,28 +338,3 @@ func TestDefineBidiFlow(t *testing.T) {
 		t.Errorf("Run with a bad chunk = %v, want INVALID_ARGUMENT", err)
 	}
 }
-
-func TestDefineModelAndEvaluator(t *testing.T) {
-	r := fixtureRegistry(t)
-	m, _ := r.Lookup("/model/echoModel")
-	d := m.Descriptor()
-	wantMD := map[string]any{"model": map[string]any{
-		"label": "Echo Model",
-		"supports": map[string]any{
-			"multiturn": true, "tools": false, "media": false, "systemRole": true, "output": []any{"text"},
-		},
-	}}
-	if diff := cmp.Diff(wantMD, d.Metadata); diff != "" {
-		t.Errorf("model metadata (-want +got):\n%s", diff)
-	}
-	if d.Description != "Echo Model" {
-		t.Errorf("model description = %q", d.Description)
-	}
-	e, ok := r.Lookup("/evaluator/fixture/nonEmpty")
-	if !ok {
-		t.Fatal("no evaluator")
-	}
-	if got := e.Descriptor().Metadata["type"]; got != "evaluator" {
-		t.Errorf("evaluator metadata type = %v", got)
-	}
-}

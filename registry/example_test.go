@@ -3,8 +3,11 @@ package registry_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
+
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/genkit-runtime/genkit-runtime/registry"
 	"github.com/genkit-runtime/genkit-runtime/status"
@@ -37,4 +40,34 @@ func ExampleDefineFlow() {
 	// /flow/shout true
 	// "HI!HI!" <nil>
 	// INVALID_ARGUMENT
+}
+
+func ExampleSpan() {
+	reg := registry.New(nil)
+	// A flow that checks each item in a span of its own; a failed check
+	// fails its span, not the flow.
+	a, err := registry.DefineFlow(reg, "checkAll", func(ctx context.Context, items []string) ([]string, error) {
+		var verdicts []string
+		for _, item := range items {
+			err := registry.Span(ctx, "check "+item, nil, func(ctx context.Context, span trace.Span) error {
+				if item == "" {
+					return errors.New("empty item")
+				}
+				return nil
+			})
+			if err != nil {
+				verdicts = append(verdicts, err.Error())
+			} else {
+				verdicts = append(verdicts, "ok")
+			}
+		}
+		return verdicts, nil
+	}, nil)
+	if err != nil {
+		panic(err)
+	}
+	res, err := a.Run(context.Background(), &registry.Request{Input: json.RawMessage(`["a",""]`)}, nil)
+	fmt.Println(string(res.Output), err)
+	// Output:
+	// ["ok","empty item"] <nil>
 }

@@ -2,12 +2,14 @@ package registry_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/jsonschema-go/jsonschema"
 
 	"github.com/genkit-runtime/genkit-runtime/registry"
 	"github.com/genkit-runtime/genkit-runtime/status"
@@ -329,5 +331,32 @@ func TestConcurrentSafeRegistry(t *testing.T) {
 	got := keys(r.List())
 	if len(got) != n/2 || !slices.IsSorted(got) {
 		t.Errorf("List after concurrent changes = %v, want %d sorted keys", got, n/2)
+	}
+}
+
+// TestDescriptorJSON checks the wire form of a listed action: absent fields
+// left out, never null, and no type.
+func TestDescriptorJSON(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		d    registry.Descriptor
+		want string
+	}{
+		{"bare", registry.Descriptor{Key: "/flow/x", Type: "flow", Name: "x"}, `{"key":"/flow/x","name":"x"}`},
+		{"full", registry.Descriptor{
+			Key: "/tool/t", Type: "tool", Name: "t", Description: "d",
+			InputSchema: &jsonschema.Schema{Type: "string"}, OutputSchema: &jsonschema.Schema{Type: "number"},
+			Metadata: map[string]any{"type": "tool"},
+		}, `{"key":"/tool/t","name":"t","description":"d","inputSchema":{"type":"string"},"outputSchema":{"type":"number"},"metadata":{"type":"tool"}}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := json.Marshal(tc.d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(b) != tc.want {
+				t.Errorf("got  %s\nwant %s", b, tc.want)
+			}
+		})
 	}
 }

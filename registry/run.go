@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -10,6 +11,7 @@ import (
 	"reflect"
 	"runtime/debug"
 
+	jsontok "github.com/go-json-experiment/json/jsontext"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
@@ -70,8 +72,10 @@ type spanState struct {
 
 type spanStateKey struct{}
 
-// Run validates req.Input against the action's input schema, then runs the
-// action inside a new span carrying the Genkit attributes. A panic in the
+// Run checks that req.Input is one JSON value, refusing it with
+// INVALID_ARGUMENT before any span starts, compacts it, validates it against
+// the action's input schema, then runs the action inside a new span carrying
+// the Genkit attributes. A panic in the
 // action's function is recovered and reported as an INTERNAL error with the
 // stack in its details. Errors from Run keep their status code (see
 // [status.CodeOf]); when the span started, the error's trace ID is available
@@ -82,6 +86,16 @@ func (a *Action) Run(ctx context.Context, req *Request, opts *RunOptions) (Resul
 	}
 	if req == nil {
 		req = &Request{}
+	}
+	input, err := checkInput(req.Input)
+	if err != nil {
+		return Result{}, err
+	}
+	if len(input) != len(req.Input) {
+		// Compacted: the function sees the compact copy.
+		r := *req
+		r.Input = input
+		req = &r
 	}
 	if err := a.ValidateInput(req.Input); err != nil {
 		return Result{}, err
@@ -105,7 +119,7 @@ func (a *Action) Run(ctx context.Context, req *Request, opts *RunOptions) (Resul
 		stepType = "flow"
 	}
 	var out Result
-	err := inSpanEnd(ctx, tp, parent, a.desc.Name, stepType, a.desc.Type, startAttrs, func(ctx context.Context, span trace.Span) ([]attribute.KeyValue, error) {
+	err = inSpanEnd(ctx, tp, parent, a.desc.Name, stepType, a.desc.Type, startAttrs, func(ctx context.Context, span trace.Span) ([]attribute.KeyValue, error) {
 		sc := span.SpanContext()
 		out.TraceID, out.SpanID = sc.TraceID().String(), sc.SpanID().String()
 		// The attributes known once the span has started, set in one call.
@@ -118,11 +132,7 @@ func (a *Action) Run(ctx context.Context, req *Request, opts *RunOptions) (Resul
 			attrs = append(attrs, attribute.String(AttrInit, compactJSON(req.Init)))
 		}
 		if len(req.Input) > 0 {
-			in := string(req.Input)
-			if !req.InputValid {
-				in = compactJSON(req.Input)
-			}
-			attrs = append(attrs, attribute.String(AttrInput, in))
+			attrs = append(attrs, attribute.String(AttrInput, string(req.Input)))
 		}
 		span.SetAttributes(attrs...)
 		if opts.OnStart != nil {
@@ -327,18 +337,35 @@ func marshalOutput(v any) (json.RawMessage, error) {
 }
 
 // marshalResult is marshalOutput for the result of the run of req: an
-// output that is req's own valid, compact input, as an echo returns, is not
-// checked again.
+// output with the bytes of req's input, which Run has checked and
+// compacted, as an echo returns it, is not checked again.
 func marshalResult(v any, req *Request) (json.RawMessage, error) {
-	if raw, ok := v.(json.RawMessage); ok && req.InputValid && sameBytes(raw, req.Input) {
+	if raw, ok := v.(json.RawMessage); ok && len(raw) > 0 && bytes.Equal(raw, req.Input) {
 		return raw, nil
 	}
 	return marshalOutput(v)
 }
 
-// sameBytes reports whether a and b are the same slice of memory.
-func sameBytes(a, b []byte) bool {
-	return len(a) == len(b) && len(a) > 0 && &a[0] == &b[0]
+// checkOptions accept what JSON.parse accepts and the JSON decoders of the
+// transports pass on: repeated member names and escaped lone surrogates.
+var checkOptions = []jsontok.Options{jsontok.AllowDuplicateNames(true), jsontok.AllowInvalidUTF8(true)}
+
+// checkInput returns a run's input checked to be one JSON value and
+// compacted: in itself when it is compact, else a compact copy. Empty input
+// stays empty. This is the one scan of the input a run makes; the function
+// and the output check rely on it.
+func checkInput(in json.RawMessage) (json.RawMessage, error) {
+	if len(in) == 0 {
+		return in, nil
+	}
+	if !jsontok.Value(in).IsValid(checkOptions...) {
+		var why string
+		if err := json.Unmarshal(in, new(any)); err != nil {
+			why = ": " + err.Error()
+		}
+		return nil, status.Errorf(status.InvalidArgument, "input is not valid JSON%s", why)
+	}
+	return jsontext.Compact(in)
 }
 
 // compactJSON returns raw without insignificant white space, or raw itself
@@ -373,4 +400,15 @@ func contextAttr(c map[string]any) string {
 		return "{}"
 	}
 	return string(b)
+}
+
+// Span runs fn in a new span named name, a child of the action or step
+// running in ctx, with attrs and the Genkit path, state and failure-source
+// attributes, but no step type: the span of one piece of an action's work,
+// such as an evaluator's test case. Outside a run it starts a new trace
+// with the tracer provider of the span in ctx. fn's error fails the span
+// and is returned.
+func Span(ctx context.Context, name string, attrs []attribute.KeyValue, fn func(ctx context.Context, span trace.Span) error) error {
+	parent, _ := ctx.Value(spanStateKey{}).(*spanState)
+	return inSpan(ctx, trace.SpanFromContext(ctx).TracerProvider(), parent, name, "", "", attrs, fn)
 }

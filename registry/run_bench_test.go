@@ -33,8 +33,7 @@ func BenchmarkActionRun(b *testing.B) {
 			b.Fatalf("%s not registered", c.key)
 		}
 		b.Run(strings.TrimPrefix(c.key, "/flow/"), func(b *testing.B) {
-			// As the reflection server passes it: input from a validated body.
-			req := &registry.Request{Input: json.RawMessage(c.input), InputValid: true}
+			req := &registry.Request{Input: json.RawMessage(c.input)}
 			opts := &registry.RunOptions{TracerProvider: tp}
 			b.ReportAllocs()
 			for b.Loop() {

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
@@ -507,10 +508,10 @@ func TestRunWithoutTracing(t *testing.T) {
 	}
 }
 
-// TestRunInputValid checks the runs of a json.RawMessage flow with and
-// without Request.InputValid: the output is the input, compacted; input
-// not known to be valid and compact is checked and compacted.
-func TestRunInputValid(t *testing.T) {
+// TestRunInputChecked checks the runs of a json.RawMessage flow: the
+// output is the input, compacted; input that is not JSON is refused before
+// the action runs, compact or not.
+func TestRunInputChecked(t *testing.T) {
 	reg := registry.New(nil)
 	echo, err := registry.DefineFlow(reg, "echo", func(ctx context.Context, in json.RawMessage) (json.RawMessage, error) {
 		return in, nil
@@ -519,27 +520,33 @@ func TestRunInputValid(t *testing.T) {
 		t.Fatal(err)
 	}
 	tests := []struct {
+		name     string
 		input    string
-		valid    bool
 		want     string
 		wantCode status.Code
 	}{
-		{input: `{"a b":"c d","e":[1,2]}`, valid: true, want: `{"a b":"c d","e":[1,2]}`},
-		{input: `{"a b": "c d", "e": [1, 2]}`, valid: false, want: `{"a b":"c d","e":[1,2]}`},
-		{input: `"x\" y"`, valid: true, want: `"x\" y"`},
-		{input: `{"a":`, valid: false, wantCode: status.InvalidArgument},
+		{name: "compact", input: `{"a b":"c d","e":[1,2]}`, want: `{"a b":"c d","e":[1,2]}`},
+		{name: "spaced", input: ` {"a b": "c d", "e": [1, 2]}` + "\n", want: `{"a b":"c d","e":[1,2]}`},
+		{name: "escaped quote", input: `"x\" y"`, want: `"x\" y"`},
+		{name: "repeated member", input: `{"a":1,"a":2}`, want: `{"a":1,"a":2}`},
+		{name: "lone surrogate", input: `"\ud800"`, want: `"\ud800"`},
+		{name: "truncated", input: `{"a":`, wantCode: status.InvalidArgument},
+		{name: "compact but not JSON", input: `[1,}`, wantCode: status.InvalidArgument},
+		{name: "two values", input: `1 2`, wantCode: status.InvalidArgument},
 	}
 	for _, tc := range tests {
-		res, err := echo.Run(context.Background(), &registry.Request{Input: json.RawMessage(tc.input), InputValid: tc.valid}, nil)
-		if tc.wantCode != 0 {
-			if status.CodeOf(err) != tc.wantCode {
-				t.Errorf("input %s: err %v; want code %v", tc.input, err, tc.wantCode)
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := echo.Run(context.Background(), &registry.Request{Input: json.RawMessage(tc.input)}, nil)
+			if tc.wantCode != 0 {
+				if status.CodeOf(err) != tc.wantCode || res.TraceID != "" {
+					t.Errorf("input %s: %+v, %v; want code %v before the span starts", tc.input, res, err, tc.wantCode)
+				}
+				return
 			}
-			continue
-		}
-		if err != nil || string(res.Output) != tc.want {
-			t.Errorf("input %s (valid %v): output %s, %v; want %s", tc.input, tc.valid, res.Output, err, tc.want)
-		}
+			if err != nil || string(res.Output) != tc.want {
+				t.Errorf("input %s: output %s, %v; want %s", tc.input, res.Output, err, tc.want)
+			}
+		})
 	}
 }
 
@@ -570,5 +577,39 @@ func TestRunRawOutput(t *testing.T) {
 		if err != nil || string(res.Output) != tc.want {
 			t.Errorf("output %s: %s, %v; want %s", tc.out, res.Output, err, tc.want)
 		}
+	}
+}
+
+// TestSpan checks the span of a piece of an action's work: a child of the
+// action's span, with no step type in its path or attributes, failed by
+// fn's error without failing the action.
+func TestSpan(t *testing.T) {
+	tr := newTracing(t)
+	r := registry.New(nil)
+	a, err := registry.DefineFlow(r, "f", func(ctx context.Context, _ any) (string, error) {
+		err := registry.Span(ctx, "piece", []attribute.KeyValue{attribute.String("k", "v")}, func(context.Context, trace.Span) error {
+			return errors.New("piece failed")
+		})
+		return err.Error(), nil
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := a.Run(context.Background(), nil, &registry.RunOptions{TracerProvider: tr.tp})
+	if err != nil || string(res.Output) != `"piece failed"` {
+		t.Fatalf("Run = %s, %v", res.Output, err)
+	}
+	spans := tr.spans(t)
+	piece := spans["piece"]
+	if piece.Parent.SpanID() != spans["f"].SpanContext.SpanID() {
+		t.Error("the span is not a child of the action's")
+	}
+	got := attrMap(piece.Attributes)
+	want := map[string]any{"k": "v", "genkit:name": "piece", "genkit:path": "/{f,t:flow}/{piece}", "genkit:state": "error", "genkit:isFailureSource": true}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("attributes (-want +got):\n%s", diff)
+	}
+	if st, _ := attrMap(spans["f"].Attributes)["genkit:state"].(string); st != "success" {
+		t.Errorf("action state %q, want success", st)
 	}
 }

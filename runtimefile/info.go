@@ -22,6 +22,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/genkit-runtime/genkit-runtime/internal/jsontext"
 )
 
 // timestampLayout is how Write and Info.MarshalJSON format timestamps: the
@@ -244,24 +246,10 @@ func integer(fields map[string]json.RawMessage, name string, required bool) (int
 // kind names the JSON type of a valid JSON value, as JavaScript's typeof
 // would see it, except that null is "null".
 func kind(raw json.RawMessage) string {
-	s := strings.TrimLeft(string(raw), " \t\r\n")
-	if s == "" {
-		return "nothing"
+	if k := jsontext.Kind(raw); k != "" {
+		return k
 	}
-	switch s[0] {
-	case '"':
-		return "string"
-	case '{':
-		return "object"
-	case '[':
-		return "array"
-	case 't', 'f':
-		return "boolean"
-	case 'n':
-		return "null"
-	default:
-		return "number"
-	}
+	return "nothing"
 }
 
 // timestampPattern matches the ISO-8601 forms parseTimestamp accepts.

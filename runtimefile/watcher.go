@@ -154,11 +154,11 @@ func (w *Watcher) Run(ctx context.Context) error {
 	}
 	defer fw.Close()
 
+	// hctx bounds the health checks; it ends when Run returns.
 	hctx, cancel := context.WithCancel(ctx)
 	s := &session{
 		w:       w,
 		fw:      fw,
-		ctx:     hctx,
 		files:   make(map[string]*fileState),
 		results: make(chan healthResult),
 		timer:   time.NewTimer(time.Hour),
@@ -173,6 +173,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 		return err
 	}
 	for {
+		s.startChecks(hctx)
 		s.armTimer()
 		select {
 		case <-ctx.Done():
@@ -203,11 +204,10 @@ func (w *Watcher) Run(ctx context.Context) error {
 }
 
 // session is the state of one Run. Only Run's goroutine uses it, except
-// for health, ctx and results, which health-check goroutines use too.
+// for health and results, which health-check goroutines use too.
 type session struct {
 	w       *Watcher
 	fw      *fsnotify.Watcher
-	ctx     context.Context // cancelled when Run returns; bounds health checks
 	files   map[string]*fileState
 	lastGen uint64
 	// rewatchAt is when to watch the removed directory again; zero if it
@@ -216,6 +216,9 @@ type session struct {
 	timer     *time.Timer // fires at the earliest due retry
 	results   chan healthResult
 	health    sync.WaitGroup // health-check goroutines
+	// checks are the health checks to start, queued by read; Run starts
+	// them in its context after each event.
+	checks []healthResult
 }
 
 // fileState is what a session knows of one path.
@@ -361,14 +364,22 @@ func (s *session) read(path string, st *fileState) {
 		s.report(path, st, info)
 		return
 	}
-	r := healthResult{path: path, gen: st.gen, info: info}
-	s.health.Go(func() {
-		r.err = CheckHealth(s.ctx, s.w.client, r.info)
-		select {
-		case s.results <- r:
-		case <-s.ctx.Done():
-		}
-	})
+	s.checks = append(s.checks, healthResult{path: path, gen: st.gen, info: info})
+}
+
+// startChecks starts the queued health checks, each on a goroutine bounded
+// by ctx.
+func (s *session) startChecks(ctx context.Context) {
+	for _, r := range s.checks {
+		s.health.Go(func() {
+			r.err = CheckHealth(ctx, s.w.client, r.info)
+			select {
+			case s.results <- r:
+			case <-ctx.Done():
+			}
+		})
+	}
+	s.checks = s.checks[:0]
 }
 
 // healthDone acts on a health check's outcome, unless the file has changed

@@ -6,8 +6,10 @@ package status
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 )
 
 // Code is a canonical Genkit status code (the gRPC numbering, 0..16).
@@ -137,4 +139,25 @@ func FromError(err error) Status {
 		st.Message = err.Error()
 	}
 	return st
+}
+
+// WriteHTTP answers an HTTP request with st as its JSON body and httpCode
+// as its status, the shape Genkit clients parse from a failed request
+// ({code, message, details}). It returns the error of writing the body.
+func WriteHTTP(w http.ResponseWriter, httpCode int, st Status) error {
+	if st.Details == nil {
+		st.Details = map[string]any{}
+	}
+	b, err := json.Marshal(st)
+	if err != nil {
+		// Details hold a value JSON cannot encode: say so without them.
+		b, err = json.Marshal(Status{Code: st.Code, Message: st.Message, Details: map[string]any{}})
+		if err != nil {
+			return err
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(httpCode)
+	_, err = w.Write(b)
+	return err
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -150,4 +152,40 @@ func TestFromErrorCopiesDetails(t *testing.T) {
 	if diff := cmp.Diff(map[string]any{"stack": "s"}, e.Details); diff != "" {
 		t.Errorf("error details changed (-want +got):\n%s", diff)
 	}
+}
+
+func TestWriteHTTP(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		st   Status
+		want string
+	}{
+		{"nil details", Status{Code: NotFound, Message: "NOT_FOUND: x"}, `{"code":5,"message":"NOT_FOUND: x","details":{}}`},
+		{"details", Status{Code: Internal, Message: "m", Details: map[string]any{"a": 1}}, `{"code":13,"message":"m","details":{"a":1}}`},
+		{"unencodable details", Status{Code: Internal, Message: "m", Details: map[string]any{"f": func() {}}}, `{"code":13,"message":"m","details":{}}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			if err := WriteHTTP(rec, http.StatusTeapot, tc.st); err != nil {
+				t.Fatal(err)
+			}
+			if rec.Code != http.StatusTeapot {
+				t.Errorf("status %d, want %d", rec.Code, http.StatusTeapot)
+			}
+			if ct := rec.Header().Get("Content-Type"); ct != "application/json" {
+				t.Errorf("Content-Type %q", ct)
+			}
+			if got := rec.Body.String(); got != tc.want {
+				t.Errorf("body %s, want %s", got, tc.want)
+			}
+		})
+	}
+}
+
+func ExampleWriteHTTP() {
+	rec := httptest.NewRecorder()
+	err := WriteHTTP(rec, http.StatusNotFound, FromError(Errorf(NotFound, "no action %s", "/flow/x")))
+	fmt.Println(rec.Code, rec.Body.String(), err)
+	// Output:
+	// 404 {"code":5,"message":"NOT_FOUND: no action /flow/x","details":{}} <nil>
 }

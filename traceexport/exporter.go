@@ -159,10 +159,9 @@ type Exporter struct {
 	dropLog  logLimiter
 	errLog   logLimiter
 
-	wake      chan struct{} // buffered(1): work was queued or a trace freed
-	stop      chan struct{} // closed by Shutdown: drain and exit
-	baseCtx   context.Context
-	abort     context.CancelFunc // cancels in-flight and later posts
+	wake      chan struct{}      // buffered(1): work was queued or a trace freed
+	stop      chan struct{}      // closed by Shutdown: drain and exit
+	abort     context.CancelFunc // cancels the senders' context: in-flight and later posts
 	senders   sync.WaitGroup     // the sender goroutines
 	done      chan struct{}      // closed when every sender has exited
 	closeOnce sync.Once
@@ -244,11 +243,13 @@ func New(opts *Options) *Exporter {
 		e.ownClient = true
 	}
 	e.active.Store(e.url != "")
-	// The sender's posts are bounded by their own timeout and by Shutdown,
-	// not by any caller's context.
-	e.baseCtx, e.abort = context.WithCancel(context.Background())
+	// The senders' context is the exporter's own: no caller's context
+	// bounds the exporter's life, which ends with Shutdown, and each post is
+	// bounded by its own timeout. It is the one root context made here.
+	ctx, abort := context.WithCancel(context.Background())
+	e.abort = abort
 	for range e.concurrency {
-		e.senders.Go(e.run)
+		e.senders.Go(func() { e.run(ctx) })
 	}
 	go func() {
 		e.senders.Wait()
@@ -368,7 +369,9 @@ func (e *Exporter) signal() {
 // run is a sender goroutine: it takes the oldest trace with queued spans
 // that is ready (see pickLocked) and not being posted by another sender, and
 // posts its spans, until Shutdown has been called and the queue is empty.
-func (e *Exporter) run() {
+// Its posts are made in ctx, which Shutdown cancels when its own context
+// ends first.
+func (e *Exporter) run(ctx context.Context) {
 	var timer *time.Timer
 	defer func() {
 		if timer != nil {
@@ -426,8 +429,8 @@ func (e *Exporter) run() {
 		n := uint64(len(pt.spans))
 		var err error
 		outcome := "discarded"
-		if url != "" && e.baseCtx.Err() == nil {
-			err = e.post(url, batchOf(traceID, pt))
+		if url != "" && ctx.Err() == nil {
+			err = e.post(ctx, url, batchOf(traceID, pt))
 			outcome = "sent"
 			if err != nil {
 				outcome = "failed"
@@ -534,12 +537,12 @@ func batchOf(traceID string, pt *pendingTrace) tracestore.TraceData {
 }
 
 // post sends one TraceData to url/api/traces.
-func (e *Exporter) post(url string, td tracestore.TraceData) error {
+func (e *Exporter) post(ctx context.Context, url string, td tracestore.TraceData) error {
 	body, err := json.Marshal(td)
 	if err != nil {
 		return fmt.Errorf("encoding trace %s: %w", td.TraceID, err)
 	}
-	ctx, cancel := context.WithTimeout(e.baseCtx, e.timeout)
+	ctx, cancel := context.WithTimeout(ctx, e.timeout)
 	defer cancel()
 	endpoint := strings.TrimSuffix(url, "/") + "/api/traces"
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))

@@ -9,6 +9,8 @@ import (
 	"math"
 	"slices"
 	"strings"
+
+	"github.com/genkit-runtime/genkit-runtime/internal/jsontext"
 )
 
 // DecodeTraceData decodes and validates a TraceData JSON document the way
@@ -72,24 +74,6 @@ func (d *decoder) issue(format string, args ...any) {
 func (d *decoder) push(name string) { d.path = append(d.path, name) }
 func (d *decoder) pop()             { d.path = d.path[:len(d.path)-1] }
 
-func jsonType(v any) string {
-	switch v.(type) {
-	case nil:
-		return "null"
-	case string:
-		return "string"
-	case bool:
-		return "boolean"
-	case json.Number:
-		return "number"
-	case []any:
-		return "array"
-	case map[string]any:
-		return "object"
-	}
-	return fmt.Sprintf("%T", v)
-}
-
 // field runs fn on obj[name] with the path extended. A missing required
 // field is an issue; a missing optional field is skipped.
 func (d *decoder) field(obj map[string]any, name string, required bool, fn func(v any)) {
@@ -108,7 +92,7 @@ func (d *decoder) field(obj map[string]any, name string, required bool, fn func(
 func (d *decoder) object(v any) (map[string]any, bool) {
 	m, ok := v.(map[string]any)
 	if !ok {
-		d.issue("Expected object, received %s", jsonType(v))
+		d.issue("Expected object, received %s", jsontext.KindOf(v))
 	}
 	return m, ok
 }
@@ -116,7 +100,7 @@ func (d *decoder) object(v any) (map[string]any, bool) {
 func (d *decoder) str(v any) string {
 	s, ok := v.(string)
 	if !ok {
-		d.issue("Expected string, received %s", jsonType(v))
+		d.issue("Expected string, received %s", jsontext.KindOf(v))
 	}
 	return s
 }
@@ -124,7 +108,7 @@ func (d *decoder) str(v any) string {
 func (d *decoder) boolean(v any) bool {
 	b, ok := v.(bool)
 	if !ok {
-		d.issue("Expected boolean, received %s", jsonType(v))
+		d.issue("Expected boolean, received %s", jsontext.KindOf(v))
 	}
 	return b
 }
@@ -132,7 +116,7 @@ func (d *decoder) boolean(v any) bool {
 func (d *decoder) number(v any) float64 {
 	n, ok := v.(json.Number)
 	if !ok {
-		d.issue("Expected number, received %s", jsonType(v))
+		d.issue("Expected number, received %s", jsontext.KindOf(v))
 		return 0
 	}
 	f, err := n.Float64()
@@ -199,7 +183,7 @@ func (d *decoder) spanData(v any) SpanData {
 	d.field(obj, "links", false, func(v any) {
 		list, ok := v.([]any)
 		if !ok {
-			d.issue("Expected array, received %s", jsonType(v))
+			d.issue("Expected array, received %s", jsontext.KindOf(v))
 			return
 		}
 		sd.Links = make([]Link, len(list))
@@ -246,7 +230,7 @@ func (d *decoder) spanData(v any) SpanData {
 		d.field(o, "timeEvent", false, func(v any) {
 			list, ok := v.([]any)
 			if !ok {
-				d.issue("Expected array, received %s", jsonType(v))
+				d.issue("Expected array, received %s", jsontext.KindOf(v))
 				return
 			}
 			sd.TimeEvents.TimeEvent = make([]TimeEvent, len(list))

@@ -60,8 +60,15 @@ type Options struct {
 	// a span is dropped when any attribute named by a key equals its string
 	// value. If nil, DefaultDropSpans(); an empty non-nil map drops nothing.
 	DropSpans map[string]string
-	// Logger receives evictions (debug) and dropped subscribers (warn).
-	// If nil, nothing is logged.
+	// MaxTracesName and MaxBytesName say how a user sets MaxTraces and
+	// MaxBytes, such as the command-line flags that set them. The store
+	// names them when it logs that it has started evicting traces. If
+	// empty, "MaxTraces" and "MaxBytes".
+	MaxTracesName, MaxBytesName string
+	// Logger receives, at info, the first eviction for each bound, which
+	// says the bound that was hit and how to raise it; each eviction at
+	// debug (they are counted in [Stats.EvictedTraces]); and dropped
+	// subscribers (warn). If nil, nothing is logged.
 	Logger *slog.Logger
 }
 
@@ -108,6 +115,8 @@ type Store struct {
 	subBuf    int
 	drop      map[string]string
 	log       *slog.Logger
+	// maxTracesName and maxBytesName name the bounds in the eviction message.
+	maxTracesName, maxBytesName string
 
 	mu sync.Mutex // guards every field below
 	// traces holds every stored trace by id.
@@ -125,10 +134,13 @@ type Store struct {
 	bytes        int64
 	spans        int
 	evicted      uint64
-	subs         map[string]map[*Subscription]struct{}
-	nsubs        int
-	dropped      uint64
-	closed       bool
+	// evictedFor are the bounds ("max traces", "max bytes") for which the
+	// first eviction has been logged at info.
+	evictedFor map[string]bool
+	subs       map[string]map[*Subscription]struct{}
+	nsubs      int
+	dropped    uint64
+	closed     bool
 	// running holds spans started while nobody subscribed, not yet
 	// recorded: each is recorded as running when the store is next read,
 	// or replaced by its end (see OnStart).
@@ -173,13 +185,17 @@ func New(opts *Options) *Store {
 	s := &Store{
 		maxTraces: o.MaxTraces,
 		maxBytes:  o.MaxBytes,
-		subBuf:    o.SubscriberBuffer,
-		drop:      o.DropSpans,
-		log:       o.Logger,
-		traces:    make(map[string]*storedTrace),
-		age:       list.New(),
-		subs:      make(map[string]map[*Subscription]struct{}),
-		running:   make(map[trace.SpanID]sdktrace.ReadWriteSpan),
+
+		maxTracesName: cmp.Or(o.MaxTracesName, "MaxTraces"),
+		maxBytesName:  cmp.Or(o.MaxBytesName, "MaxBytes"),
+		evictedFor:    map[string]bool{},
+		subBuf:        o.SubscriberBuffer,
+		drop:          o.DropSpans,
+		log:           o.Logger,
+		traces:        make(map[string]*storedTrace),
+		age:           list.New(),
+		subs:          make(map[string]map[*Subscription]struct{}),
+		running:       make(map[trace.SpanID]sdktrace.ReadWriteSpan),
 	}
 	if s.maxTraces <= 0 {
 		s.maxTraces = DefaultMaxTraces
@@ -466,8 +482,26 @@ func (s *Store) evictLocked(cur *storedTrace) {
 		}
 		s.removeLocked(t)
 		s.evicted++
+		if !s.evictedFor[reason] {
+			s.evictedFor[reason] = true
+			s.logFirstEviction(reason)
+		}
 		s.log.Debug("tracestore: trace evicted", "traceId", t.id, "spans", len(t.spans), "reason", reason)
 	}
+}
+
+// logFirstEviction says, once per bound, that the store has started
+// evicting its oldest traces, which bound was hit and how to raise it:
+// otherwise a user whose Developer UI loses old traces cannot tell why.
+// Later evictions are counted (Stats.EvictedTraces) and logged at debug.
+func (s *Store) logFirstEviction(reason string) {
+	if reason == "max traces" {
+		s.log.Info("tracestore: the trace store is full; evicting the oldest traces from now on",
+			"bound", reason, "maxTraces", s.maxTraces, "raiseWith", s.maxTracesName)
+		return
+	}
+	s.log.Info("tracestore: the trace store is full; evicting the oldest traces from now on",
+		"bound", reason, "maxBytes", s.maxBytes, "raiseWith", s.maxBytesName)
 }
 
 func (s *Store) removeLocked(t *storedTrace) {

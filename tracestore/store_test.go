@@ -3,6 +3,7 @@ package tracestore
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -307,5 +308,47 @@ func TestConcurrentSafeStore(t *testing.T) {
 	wg.Wait()
 	if st := s.Stats(); st.Traces > 20 || st.Subscribers != 0 {
 		t.Errorf("Stats = %+v, want at most 20 traces and no subscribers", st)
+	}
+}
+
+// TestEvictionLoggedAtInfoOnce checks that the first eviction for each
+// bound is said at info, with the bound and how to raise it, and the later
+// ones are only counted.
+func TestEvictionLoggedAtInfoOnce(t *testing.T) {
+	var logs bytes.Buffer
+	big := strings.Repeat("x", 10_000)
+	one := spanSize(ptr(span("t0", "root", "", 1, 2, map[string]any{"big": big}))) + traceOverhead
+	s := New(&Options{
+		MaxTraces: 50, MaxBytes: 60 * one, MaxTracesName: "--max-traces-flag",
+		Logger: slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo})),
+	})
+	for i := range 100 {
+		id := fmt.Sprintf("t%d", i)
+		mustIngest(t, s, batch(id, span(id, "root", "", float64(i), float64(i)+1, nil)))
+	}
+	for i := range 10 {
+		id := fmt.Sprintf("big%d", i)
+		mustIngest(t, s, batch(id, span(id, "root", "", float64(i), float64(i)+1, map[string]any{"big": big + big + big + big + big + big + big})))
+	}
+	if st := s.Stats(); st.EvictedTraces < 50 {
+		t.Fatalf("Stats = %+v, want at least 50 evicted", st)
+	}
+	var got []map[string]any
+	for line := range strings.Lines(logs.String()) {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatal(err)
+		}
+		delete(m, "time")
+		got = append(got, m)
+	}
+	want := []map[string]any{
+		{"level": "INFO", "msg": "tracestore: the trace store is full; evicting the oldest traces from now on",
+			"bound": "max traces", "maxTraces": float64(50), "raiseWith": "--max-traces-flag"},
+		{"level": "INFO", "msg": "tracestore: the trace store is full; evicting the oldest traces from now on",
+			"bound": "max bytes", "maxBytes": float64(60 * one), "raiseWith": "MaxBytes"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("info logs (-want +got):\n%s", diff)
 	}
 }

@@ -113,6 +113,7 @@ func parseConfig(args []string, stderr io.Writer, getenv func(string) string) (*
 		return nil, fmt.Errorf("--log-level: %w", err)
 	}
 	opts.CORSOrigins, opts.AllowedHosts = cors, hosts
+	opts.MaxTracesName, opts.MaxTraceBytesName = "--trace-store-max-traces", "--trace-store-max-bytes"
 	return cfg, nil
 }
 

@@ -110,3 +110,40 @@ func FuzzIsCompact(f *testing.F) {
 		}
 	})
 }
+
+func TestKind(t *testing.T) {
+	for _, tc := range []struct {
+		raw, kind, described string
+	}{
+		{`"s"`, "string", "a string"},
+		{` 12`, "number", "a number"},
+		{`-1`, "number", "a number"},
+		{"\ttrue", "boolean", "a boolean"},
+		{`false`, "boolean", "a boolean"},
+		{`null`, "null", "null"},
+		{"\n{}", "object", "an object"},
+		{`[1]`, "array", "an array"},
+		{` `, "", "nothing"},
+		{``, "", "nothing"},
+	} {
+		if got := Kind([]byte(tc.raw)); got != tc.kind {
+			t.Errorf("Kind(%q) = %q, want %q", tc.raw, got, tc.kind)
+		}
+		if got := Described(Kind([]byte(tc.raw))); got != tc.described {
+			t.Errorf("Described(Kind(%q)) = %q, want %q", tc.raw, got, tc.described)
+		}
+		if tc.kind == "" {
+			continue
+		}
+		var v any
+		if err := json.Unmarshal([]byte(tc.raw), &v); err != nil {
+			t.Fatal(err)
+		}
+		if got := KindOf(v); got != tc.kind {
+			t.Errorf("KindOf(%#v) = %q, want %q", v, got, tc.kind)
+		}
+	}
+	if got := KindOf(struct{}{}); got != "struct {}" {
+		t.Errorf("KindOf(struct{}{}) = %q, want the Go type", got)
+	}
+}

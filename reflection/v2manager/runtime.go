@@ -7,13 +7,14 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
 	"github.com/sourcegraph/jsonrpc2"
+
+	"github.com/genkit-runtime/genkit-runtime/internal/wsrpc"
 )
 
 // maxProtocolErrors bounds the protocol errors kept per connection.
@@ -23,7 +24,7 @@ const maxProtocolErrors = 1000
 // runtime; they are safe for concurrent use.
 type Runtime struct {
 	m      *Manager
-	stream *stream
+	stream *wsrpc.Stream
 	conn   *jsonrpc2.Conn // set before ready is closed
 	ready  chan struct{}
 	done   chan struct{}
@@ -39,7 +40,21 @@ type Runtime struct {
 
 func newRuntime(m *Manager, ws *websocket.Conn) *Runtime {
 	rt := &Runtime{m: m, ready: make(chan struct{}), done: make(chan struct{}), runs: map[string]*Run{}}
-	rt.stream = newStream(ws, m.opts.WriteTimeout, m.opts.MaxMessageBytes, rt.frame, rt.violation)
+	rt.stream = wsrpc.New(ws, wsrpc.Options{
+		WriteTimeout:    m.opts.WriteTimeout,
+		MaxMessageBytes: m.opts.MaxMessageBytes,
+		Check:           rt.check,
+		OnFrame: func(sent bool, data []byte) {
+			if sent {
+				rt.frame(Sent, data)
+			} else {
+				rt.frame(Received, data)
+			}
+		},
+		OnSkip: func(data []byte, err error) {
+			rt.violation(fmt.Errorf("undecodable message %.200s: %v", data, err))
+		},
+	})
 	return rt
 }
 
@@ -48,11 +63,11 @@ func (rt *Runtime) serve(ctx context.Context) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	rt.conn = jsonrpc2.NewConn(ctx, rt.stream, handler{rt},
-		jsonrpc2.SetLogger(printfLogger{rt.m.opts.Logger}), jsonrpc2.OnRecv(rt.received))
+		jsonrpc2.SetLogger(wsrpc.DebugLogger(rt.m.opts.Logger)), jsonrpc2.OnRecv(rt.received))
 	close(rt.ready)
 	<-rt.conn.DisconnectNotify()
 	cancel()
-	<-rt.stream.readerDone
+	<-rt.stream.Done()
 }
 
 // disconnected ends the runs still waiting and marks the runtime done.
@@ -71,6 +86,21 @@ func (rt *Runtime) frame(d Direction, data []byte) {
 	if rt.m.opts.OnMessage != nil {
 		rt.m.opts.OnMessage(Message{Runtime: rt, Direction: d, Data: data})
 	}
+}
+
+// check looks at a frame from the runtime (see classify): a violation the
+// CLI tolerates is recorded and the message used; one that makes the frame
+// unusable is recorded and the frame skipped.
+func (rt *Runtime) check(data []byte) (json.RawMessage, []byte, error) {
+	params, err := classify(data)
+	if err == nil {
+		return params, nil, nil
+	}
+	rt.violation(err)
+	if fatal, ok := errors.AsType[*fatalViolation](err); ok {
+		return nil, nil, fatal
+	}
+	return params, nil, nil
 }
 
 func (rt *Runtime) violation(err error) {
@@ -135,7 +165,7 @@ func (rt *Runtime) Close() error {
 
 // IgnorePings makes the manager stop (or resume) answering the runtime's
 // WebSocket pings, to play a peer that has silently died.
-func (rt *Runtime) IgnorePings(ignore bool) { rt.stream.ignorePings.Store(ignore) }
+func (rt *Runtime) IgnorePings(ignore bool) { rt.stream.IgnorePings(ignore) }
 
 // handler handles the messages from a runtime: the register request and
 // the run notifications. It runs on the read loop. Unknown methods are
@@ -149,8 +179,9 @@ var _ jsonrpc2.Handler = handler{}
 func (h handler) Handle(ctx context.Context, conn *jsonrpc2.Conn, req *jsonrpc2.Request) {
 	rt := h.rt
 	<-rt.ready
-	// The params as received, not jsonrpc2's re-encoding.
-	params := rt.stream.lastParams
+	// The params as received, not jsonrpc2's re-encoding (see package
+	// wsrpc: Handle runs on the read loop).
+	params := rt.stream.Params()
 	if params == nil {
 		params = json.RawMessage("null")
 	}
@@ -340,7 +371,7 @@ func (rt *Runtime) WriteRaw(ctx context.Context, data []byte) error {
 		return ErrDisconnected
 	default:
 	}
-	if err := rt.stream.write(data); err != nil {
+	if err := rt.stream.WriteFrame(data); err != nil {
 		return fmt.Errorf("%w: %v", ErrDisconnected, err)
 	}
 	return nil
@@ -404,13 +435,4 @@ func (rt *Runtime) EndInput(ctx context.Context, requestID string) error {
 type inputChunkParams struct {
 	RequestID string `json:"requestId"`
 	Chunk     any    `json:"chunk"`
-}
-
-// printfLogger logs jsonrpc2's messages at debug level.
-type printfLogger struct {
-	l interface{ Debug(string, ...any) }
-}
-
-func (p printfLogger) Printf(format string, v ...any) {
-	p.l.Debug(strings.TrimSpace(fmt.Sprintf(format, v...)))
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/sourcegraph/jsonrpc2"
+
+	"github.com/genkit-runtime/genkit-runtime/internal/jsontext"
 )
 
 // ID is a JSON-RPC request id: a string, or a non-negative integer. The
@@ -85,23 +87,10 @@ type fields map[string]json.RawMessage
 
 // kind names the JSON type of raw, as zod reports it.
 func kind(raw json.RawMessage) string {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 {
-		return "undefined"
+	if k := jsontext.Kind(raw); k != "" {
+		return k
 	}
-	switch raw[0] {
-	case '"':
-		return "string"
-	case '{':
-		return "object"
-	case '[':
-		return "array"
-	case 't', 'f':
-		return "boolean"
-	case 'n':
-		return "null"
-	}
-	return "number"
+	return "undefined"
 }
 
 // objectFields decodes raw as a JSON object.

@@ -5,13 +5,58 @@ import (
 	"encoding/json"
 	"errors"
 	"strconv"
-	"sync"
-	"time"
 
-	"github.com/gorilla/websocket"
 	"github.com/sourcegraph/jsonrpc2"
+)
 
-	"github.com/genkit-runtime/genkit-runtime/internal/jsontext"
+// Wire types of Reflection API v2 (genkit-tools/common/src/types/reflection.ts).
+type (
+	registerParams struct {
+		ID                       string   `json:"id"`
+		PID                      int      `json:"pid"`
+		Name                     string   `json:"name,omitempty"`
+		GenkitVersion            string   `json:"genkitVersion,omitempty"`
+		ReflectionAPISpecVersion int      `json:"reflectionApiSpecVersion"`
+		Envs                     []string `json:"envs"`
+	}
+	registerResult struct {
+		TelemetryServerURL string `json:"telemetryServerUrl"`
+	}
+	configureParams struct {
+		TelemetryServerURL string `json:"telemetryServerUrl"`
+	}
+	listActionsResult struct {
+		Actions json.RawMessage `json:"actions"`
+	}
+	listValuesParams struct {
+		Type *string `json:"type"`
+	}
+	listValuesResult struct {
+		Values map[string]any `json:"values"`
+	}
+	runStateParams struct {
+		RequestID string   `json:"requestId"`
+		State     runState `json:"state"`
+	}
+	runState struct {
+		TraceID string `json:"traceId"`
+	}
+	streamChunkParams struct {
+		RequestID string `json:"requestId"`
+		Chunk     any    `json:"chunk"`
+	}
+	cancelParams struct {
+		TraceID *string `json:"traceId"`
+	}
+	cancelResult struct {
+		Message string `json:"message"`
+	}
+	// inputParams are the params of sendInputStreamChunk, and, without
+	// the chunk, of endInputStream.
+	inputParams struct {
+		RequestID *string         `json:"requestId"`
+		Chunk     json.RawMessage `json:"chunk"`
+	}
 )
 
 // Standard JSON-RPC 2.0 error codes, and the code Genkit uses for an action
@@ -24,132 +69,18 @@ const (
 	codeActionError    = -32000
 )
 
-// wsStream is a jsonrpc2.ObjectStream over a WebSocket connection: one
-// JSON-RPC message per text frame.
-//
-// Writes are serialized and have a deadline; a failed write closes the
-// connection, since gorilla leaves it unusable. Every frame read extends
-// the read deadline by readTimeout, and so does every ping or pong, so a
-// peer that stops answering pings is noticed. A frame that is not a valid
-// JSON-RPC 2.0 message is answered with a parse or invalid-request error and
-// skipped: one bad message never ends the connection.
-type wsStream struct {
-	ws           *websocket.Conn
-	writeTimeout time.Duration
-	readTimeout  time.Duration // 0: no read deadline
-
-	wmu sync.Mutex // guards writes of data frames to ws
-
-	readerDone chan struct{} // closed when ReadObject has returned its final error
-	doneOnce   sync.Once
-	readErr    error // the final read error; set before readerDone is closed
-
-	// lastParams are the params of the message ReadObject returned last,
-	// byte for byte: jsonrpc2 re-encodes params, losing member order. Only
-	// the read loop uses it, from the handler.
-	lastParams json.RawMessage
-}
-
-var _ jsonrpc2.ObjectStream = (*wsStream)(nil)
-
-func newWSStream(ws *websocket.Conn, writeTimeout, readTimeout time.Duration, maxMessageBytes int64) *wsStream {
-	s := &wsStream{ws: ws, writeTimeout: writeTimeout, readTimeout: readTimeout, readerDone: make(chan struct{})}
-	ws.SetReadLimit(maxMessageBytes)
-	s.extendReadDeadline()
-	ws.SetPongHandler(func(string) error {
-		s.extendReadDeadline()
-		return nil
-	})
-	ws.SetPingHandler(func(data string) error {
-		s.extendReadDeadline()
-		err := ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(writeTimeout))
-		if errors.Is(err, websocket.ErrCloseSent) {
-			return nil
-		}
-		var ne interface{ Timeout() bool }
-		if errors.As(err, &ne) && ne.Timeout() {
-			return nil
-		}
-		return err
-	})
-	return s
-}
-
-func (s *wsStream) extendReadDeadline() {
-	if s.readTimeout > 0 {
-		s.ws.SetReadDeadline(time.Now().Add(s.readTimeout))
+// checkFrame is the runtime's check of a frame from the manager (see
+// wsrpc.Options.Check): checkMessage, with a refused message's reply.
+func checkFrame(data []byte) (json.RawMessage, []byte, error) {
+	params, reply, ok := checkMessage(data)
+	if !ok {
+		return nil, reply, errRefusedMessage
 	}
+	return params, nil, nil
 }
 
-// ReadObject implements jsonrpc2.ObjectStream.
-func (s *wsStream) ReadObject(v any) error {
-	for {
-		_, data, err := s.ws.ReadMessage()
-		if err != nil {
-			return s.readFailed(err)
-		}
-		s.extendReadDeadline()
-		params, reply, ok := checkMessage(data)
-		if !ok {
-			if reply == nil {
-				continue
-			}
-			if err := s.write(reply); err != nil {
-				return s.readFailed(err)
-			}
-			continue
-		}
-		if err := json.Unmarshal(data, v); err != nil {
-			// A response jsonrpc2 cannot decode (an error member that is
-			// not an error object); checkMessage admits no such request.
-			continue
-		}
-		s.lastParams = params
-		return nil
-	}
-}
-
-// readFailed records the error that ends reading and returns it.
-func (s *wsStream) readFailed(err error) error {
-	s.doneOnce.Do(func() {
-		s.readErr = err
-		close(s.readerDone)
-	})
-	return err
-}
-
-// WriteObject implements jsonrpc2.ObjectStream.
-func (s *wsStream) WriteObject(obj any) error {
-	data, err := json.Marshal(obj)
-	if err != nil {
-		return err
-	}
-	return s.write(jsontext.UnescapeHTML(data))
-}
-
-func (s *wsStream) write(data []byte) error {
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	s.ws.SetWriteDeadline(time.Now().Add(s.writeTimeout))
-	if err := s.ws.WriteMessage(websocket.TextMessage, data); err != nil {
-		s.ws.Close()
-		return err
-	}
-	return nil
-}
-
-// ping sends a ping control frame.
-func (s *wsStream) ping() error {
-	return s.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(s.writeTimeout))
-}
-
-// Close implements jsonrpc2.ObjectStream. It sends a normal-closure frame,
-// best effort, and closes the connection.
-func (s *wsStream) Close() error {
-	s.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""),
-		time.Now().Add(s.writeTimeout))
-	return s.ws.Close()
-}
+// errRefusedMessage marks a frame checkMessage refused.
+var errRefusedMessage = errors.New("not a JSON-RPC 2.0 message the runtime takes")
 
 // rpcErrorResponse is a JSON-RPC error response written by the stream
 // itself, for messages jsonrpc2 never sees. Its id is the request's raw id,
