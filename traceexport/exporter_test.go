@@ -134,6 +134,11 @@ func newTracer(t *testing.T, exp *Exporter) trace.Tracer {
 	return tp.Tracer("genkit-tracer", trace.WithInstrumentationVersion("v1"))
 }
 
+// noStall turns off the stall timeout in tests that check that FlushTrace
+// waits for every span: on a loaded machine a healthy post may take longer
+// than DefaultStallTimeout, after which FlushTrace stops waiting by design.
+const noStall = -1
+
 func flushCtx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	t.Cleanup(cancel)
@@ -142,7 +147,7 @@ func flushCtx(t *testing.T) context.Context {
 
 func TestExportOnEnd(t *testing.T) {
 	rec := newRecorder(t)
-	exp := New(&Options{URL: rec.srv.URL})
+	exp := New(&Options{URL: rec.srv.URL, StallTimeout: noStall})
 	tracer := newTracer(t, exp)
 
 	ctx, root := tracer.Start(context.Background(), "flow")
@@ -186,7 +191,7 @@ func TestExportOnEnd(t *testing.T) {
 
 func TestRealtimeSendsStartBeforeEnd(t *testing.T) {
 	rec := newRecorder(t)
-	exp := New(&Options{URL: rec.srv.URL, Realtime: true})
+	exp := New(&Options{URL: rec.srv.URL, Realtime: true, StallTimeout: noStall})
 	tracer := newTracer(t, exp)
 
 	ctx, root := tracer.Start(context.Background(), "flow")
@@ -251,7 +256,7 @@ func TestCoalesceAndBatch(t *testing.T) {
 		}
 		return nil
 	}
-	exp := New(&Options{URL: rec.srv.URL, Realtime: true})
+	exp := New(&Options{URL: rec.srv.URL, Realtime: true, StallTimeout: noStall})
 	tracer := newTracer(t, exp)
 
 	// The first post (another trace) holds the sender.
@@ -300,7 +305,7 @@ func TestCoalesceAndBatch(t *testing.T) {
 
 func TestSetURL(t *testing.T) {
 	a, b := newRecorder(t), newRecorder(t)
-	exp := New(nil)
+	exp := New(&Options{StallTimeout: noStall})
 	tracer := newTracer(t, exp)
 	if exp.URL() != "" {
 		t.Fatalf("URL() = %q, want empty", exp.URL())
