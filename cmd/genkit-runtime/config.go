@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/genkit-runtime/genkit-runtime/internal/otlp"
 	"github.com/genkit-runtime/genkit-runtime/reflection"
 )
 
@@ -34,10 +35,12 @@ type config struct {
 	telemetryURL   string // GENKIT_TELEMETRY_SERVER
 	realtime       bool   // GENKIT_ENABLE_REALTIME_TELEMETRY
 	v2Server       string // GENKIT_REFLECTION_V2_SERVER
-	otlp           bool   // an OTEL_EXPORTER_OTLP_*ENDPOINT is set
 	syntheticFlows int
 	syntheticDAP   int
 	pprofAddr      string // --pprof-addr: serve net/http/pprof there; empty: off
+
+	otlp   otlp.Config         // from OTEL_EXPORTER_OTLP_*; no Endpoint: no OTLP export
+	getenv func(string) string // the environment, for the OpenTelemetry resource
 }
 
 type listFlag []string
@@ -69,6 +72,8 @@ Environment:
   OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, OTEL_EXPORTER_OTLP_HEADERS, ...
                                     when an OTLP endpoint is set, spans are also exported over
                                     OTLP/HTTP to it (a collector, Jaeger, Tempo)
+  OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES
+                                    the service the spans are exported under (default: --name)
   GENKIT_ENV                        ignored: genkit-runtime is always a development runtime
 `
 
@@ -85,7 +90,7 @@ func parseConfig(args []string, stderr io.Writer, getenv func(string) string) (*
 	wd, _ := os.Getwd()
 	fs.StringVar(&cfg.host, "host", envOr(getenv, "GENKIT_REFLECTION_HOST", "127.0.0.1"), "address to listen on; a non-loopback address exposes the runtime to the network")
 	port := fs.Int("port", 0, "port to listen on (default $GENKIT_REFLECTION_PORT, else the first free port in 3100..3199)")
-	fs.StringVar(&cfg.name, "name", "genkit-runtime", "runtime name shown by the Genkit Developer UI")
+	fs.StringVar(&cfg.name, "name", "genkit-runtime", "runtime name shown by the Genkit Developer UI, and the service name of spans exported over OTLP")
 	fs.StringVar(&cfg.root, "root", "", "project root holding .genkit/runtimes (default: found from the working directory like the Genkit CLI does)")
 	fs.Int64Var(&cfg.maxBodyBytes, "max-body-bytes", reflection.DefaultMaxBodyBytes, "largest request body accepted, in bytes")
 	fs.IntVar(&cfg.maxTraces, "trace-store-max-traces", 1000, "traces kept in memory; the oldest are evicted first")
@@ -125,7 +130,11 @@ func parseConfig(args []string, stderr io.Writer, getenv func(string) string) (*
 	cfg.telemetryURL = getenv("GENKIT_TELEMETRY_SERVER")
 	cfg.realtime = getenv("GENKIT_ENABLE_REALTIME_TELEMETRY") == "true"
 	cfg.v2Server = getenv("GENKIT_REFLECTION_V2_SERVER")
-	cfg.otlp = getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != ""
+	otlpCfg, err := otlp.ConfigFromEnv(getenv)
+	if err != nil {
+		return nil, err
+	}
+	cfg.otlp, cfg.getenv = otlpCfg, getenv
 	if cfg.root == "" {
 		cfg.root = wd
 	}

@@ -6,10 +6,10 @@ import (
 	"net/http"
 
 	"github.com/rs/cors"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/genkit-runtime/genkit-runtime/guard"
+	"github.com/genkit-runtime/genkit-runtime/internal/otlp"
 	"github.com/genkit-runtime/genkit-runtime/reflection"
 )
 
@@ -43,14 +43,10 @@ func edge(cfg *config, h http.Handler, logger *slog.Logger) (http.Handler, error
 
 // newOTLPProcessor returns a batch processor exporting over OTLP/HTTP when
 // an OTLP endpoint is configured through the standard OTEL_EXPORTER_OTLP_*
-// variables, else nil.
-func newOTLPProcessor(ctx context.Context, cfg *config) (sdktrace.SpanProcessor, error) {
-	if !cfg.otlp {
+// variables, else nil. Export failures are logged through logger.
+func newOTLPProcessor(ctx context.Context, cfg *config, logger *slog.Logger) (sdktrace.SpanProcessor, error) {
+	if cfg.otlp.Endpoint == "" {
 		return nil, nil
 	}
-	exp, err := otlptracehttp.New(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return sdktrace.NewBatchSpanProcessor(exp), nil
+	return otlp.NewProcessor(ctx, cfg.otlp, logger)
 }

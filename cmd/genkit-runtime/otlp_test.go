@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 
@@ -35,8 +37,6 @@ func TestOTLPExport(t *testing.T) {
 		w.Header().Set("Content-Type", "application/x-protobuf")
 	}))
 	defer collector.Close()
-	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", collector.URL)
-
 	cfg, err := parseConfig(nil, io.Discard, func(k string) string {
 		if k == "OTEL_EXPORTER_OTLP_ENDPOINT" {
 			return collector.URL
@@ -46,11 +46,11 @@ func TestOTLPExport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !cfg.otlp {
-		t.Fatal("OTEL_EXPORTER_OTLP_ENDPOINT did not enable OTLP export")
+	if cfg.otlp.Endpoint != collector.URL+"/v1/traces" {
+		t.Fatalf("OTLP endpoint %q; want %s/v1/traces", cfg.otlp.Endpoint, collector.URL)
 	}
 	ctx := context.Background()
-	proc, err := newOTLPProcessor(ctx, cfg)
+	proc, err := newOTLPProcessor(ctx, cfg, slog.New(slog.DiscardHandler))
 	if err != nil || proc == nil {
 		t.Fatalf("newOTLPProcessor = %v, %v", proc, err)
 	}
@@ -82,5 +82,21 @@ func TestOTLPExport(t *testing.T) {
 		if !bytes.Contains(all, []byte(want)) {
 			t.Errorf("exported spans lack %q", want)
 		}
+	}
+}
+
+// TestOTLPMalformedEndpoint checks that the binary refuses to start with a
+// malformed OTLP endpoint, naming the variable, instead of exporting
+// nowhere.
+func TestOTLPMalformedEndpoint(t *testing.T) {
+	var stderr bytes.Buffer
+	code := run(t.Context(), nil, io.Discard, &stderr, func(k string) string {
+		if k == "OTEL_EXPORTER_OTLP_ENDPOINT" {
+			return "localhost:4318"
+		}
+		return ""
+	})
+	if code != 2 || !strings.Contains(stderr.String(), `OTEL_EXPORTER_OTLP_ENDPOINT="localhost:4318": want an http or https URL`) {
+		t.Errorf("exit %d, stderr %q; want 2 and an error naming OTEL_EXPORTER_OTLP_ENDPOINT", code, stderr.String())
 	}
 }

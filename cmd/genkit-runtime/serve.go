@@ -18,6 +18,7 @@ import (
 
 	"github.com/genkit-runtime/genkit-runtime/dap"
 	"github.com/genkit-runtime/genkit-runtime/fixture"
+	"github.com/genkit-runtime/genkit-runtime/internal/otlp"
 	"github.com/genkit-runtime/genkit-runtime/reflection"
 	"github.com/genkit-runtime/genkit-runtime/registry"
 	"github.com/genkit-runtime/genkit-runtime/runtimefile"
@@ -106,18 +107,23 @@ func newTelemetry(ctx context.Context, cfg *config, logger *slog.Logger) (*telem
 	t.store = tracestore.New(&tracestore.Options{MaxTraces: cfg.maxTraces, MaxBytes: cfg.maxTraceBytes, Logger: logger})
 	t.exporter = traceexport.New(&traceexport.Options{Realtime: cfg.realtime, Logger: logger,
 		Concurrency: exportConcurrency, Linger: exportLinger})
-	opts := []sdktrace.TracerProviderOption{
-		sdktrace.WithSampler(sdktrace.AlwaysSample()),
-		sdktrace.WithSpanProcessor(t.store),
-		sdktrace.WithSpanProcessor(t.exporter),
-	}
-	otlp, err := newOTLPProcessor(ctx, cfg)
+	res, err := otlp.Resource(ctx, cfg.name, cfg.getenv)
 	if err != nil {
 		return nil, err
 	}
-	if otlp != nil {
-		logger.Info("exporting spans over OTLP/HTTP")
-		opts = append(opts, sdktrace.WithSpanProcessor(otlp))
+	opts := []sdktrace.TracerProviderOption{
+		sdktrace.WithSampler(sdktrace.AlwaysSample()),
+		sdktrace.WithResource(res),
+		sdktrace.WithSpanProcessor(t.store),
+		sdktrace.WithSpanProcessor(t.exporter),
+	}
+	proc, err := newOTLPProcessor(ctx, cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	if proc != nil {
+		logger.Info("exporting spans over OTLP/HTTP", "endpoint", cfg.otlp.Endpoint)
+		opts = append(opts, sdktrace.WithSpanProcessor(proc))
 	}
 	t.tp = sdktrace.NewTracerProvider(opts...)
 	return t, nil
@@ -187,6 +193,7 @@ func buildRegistry(cfg *config, tel *telemetry, logger *slog.Logger) (*registry.
 // serve runs the runtime until ctx ends.
 func serve(ctx context.Context, cfg *config, stderr io.Writer) error {
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
+	otlp.SetErrorHandler(logger)
 	tel, err := newTelemetry(ctx, cfg, logger)
 	if err != nil {
 		return err
