@@ -68,7 +68,9 @@ type Config struct {
 //
 //   - OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, the traces URL used as is, else
 //     OTEL_EXPORTER_OTLP_ENDPOINT, a base URL to which "v1/traces" is
-//     appended; when neither is set, the zero Config is returned;
+//     appended; when neither is set, or OTEL_TRACES_EXPORTER is "none",
+//     the zero Config is returned (OTEL_TRACES_EXPORTER may otherwise only
+//     be "otlp");
 //   - OTEL_EXPORTER_OTLP_TRACES_HEADERS, else OTEL_EXPORTER_OTLP_HEADERS:
 //     comma-separated key=value pairs with percent-encoded values;
 //   - OTEL_EXPORTER_OTLP_TRACES_TIMEOUT, else OTEL_EXPORTER_OTLP_TIMEOUT, in
@@ -92,6 +94,13 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		}
 		name = "OTEL_EXPORTER_OTLP_" + suffix
 		return name, getenv(name)
+	}
+	switch v := getenv("OTEL_TRACES_EXPORTER"); v {
+	case "", "otlp":
+	case "none":
+		return Config{}, nil
+	default:
+		return Config{}, fmt.Errorf("OTEL_TRACES_EXPORTER=%q: want otlp or none", v)
 	}
 	var cfg Config
 	if v := getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"); v != "" {

@@ -97,8 +97,14 @@ func TestConfigFromEnv(t *testing.T) {
 			want: Config{Endpoint: "http://127.0.0.1:4318/v1/traces", Timeout: 1500 * time.Millisecond, Gzip: true, JSON: true},
 		},
 		{
+			name: "OTEL_TRACES_EXPORTER=none",
+			env:  map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318", "OTEL_TRACES_EXPORTER": "none"},
+			want: Config{},
+		},
+		{
 			name: "explicit defaults",
 			env: map[string]string{
+				"OTEL_TRACES_EXPORTER":           "otlp",
 				"OTEL_EXPORTER_OTLP_ENDPOINT":    "http://127.0.0.1:4318",
 				"OTEL_EXPORTER_OTLP_COMPRESSION": "none",
 				"OTEL_EXPORTER_OTLP_PROTOCOL":    "http/protobuf",
@@ -143,6 +149,8 @@ func TestConfigFromEnvErrors(t *testing.T) {
 			`OTEL_EXPORTER_OTLP_TIMEOUT="10s": want a number of milliseconds`},
 		{"unknown compression", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": base, "OTEL_EXPORTER_OTLP_COMPRESSION": "zstd"},
 			"OTEL_EXPORTER_OTLP_COMPRESSION"},
+		{"another exporter", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": base, "OTEL_TRACES_EXPORTER": "zipkin"},
+			`OTEL_TRACES_EXPORTER="zipkin": want otlp or none`},
 		{"grpc", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": base, "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"},
 			`OTEL_EXPORTER_OTLP_PROTOCOL="grpc": want http/protobuf or http/json`},
 	} {
