@@ -339,7 +339,7 @@ func TestJaegerFaults(t *testing.T) {
 		j.Stop(t)
 		stopped := time.Now()
 		ids, p99 := echoRuns(t, client, p.url, 200)
-		out := awaitLog(t, p, `msg="OTLP export failing`, 10*time.Second)
+		awaitLog(t, p, `msg="OTLP export failing`, 10*time.Second)
 		// The outage lasts at least 3 s, some 30 export attempts at the
 		// 100 ms schedule, all of which fail.
 		time.Sleep(time.Until(stopped.Add(3 * time.Second)))
@@ -371,7 +371,7 @@ func TestJaegerFaults(t *testing.T) {
 				t.Fatalf("after jaeger came back: %v", err)
 			}
 		}
-		out = awaitLog(t, p, `msg="OTLP export recovered"`, 10*time.Second)
+		out := awaitLog(t, p, `msg="OTLP export recovered"`, 10*time.Second)
 		for msg, want := range map[string]int{
 			`msg="OTLP export failing`:       1,
 			`msg="OTLP export still failing`: 0, // the outage lasted under a minute
