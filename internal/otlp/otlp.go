@@ -15,9 +15,10 @@
 //     [slog.Logger].
 //
 // The package reads no environment variable itself: callers pass a getenv
-// function. The OTLP exporter of the OpenTelemetry SDK does read the process
-// environment for the settings this package does not set (client TLS
-// certificates: OTEL_EXPORTER_OTLP_CERTIFICATE and the like).
+// function. The OpenTelemetry SDK does read the process environment for
+// the settings this package does not set: the OTLP exporter's TLS
+// certificates (OTEL_EXPORTER_OTLP_CERTIFICATE and the like) and the batch
+// processor's queue and schedule (OTEL_BSP_*).
 package otlp
 
 import (
@@ -217,25 +218,25 @@ func NewProcessor(ctx context.Context, cfg Config, logger *slog.Logger) (sdktrac
 	if err != nil {
 		return nil, fmt.Errorf("otlp: %w", err)
 	}
-	timeout := cfg.Timeout
-	if timeout <= 0 {
-		timeout = DefaultTimeout
-	}
 	exp, err := newExporter(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
 	rep := newReporter(exp, u.Redacted(), logger, time.Now)
-	return sdktrace.NewBatchSpanProcessor(rep, sdktrace.WithExportTimeout(timeout)), nil
+	return sdktrace.NewBatchSpanProcessor(rep, sdktrace.WithExportTimeout(cfg.timeout())), nil
+}
+
+// timeout is c.Timeout, or DefaultTimeout if it is zero.
+func (c Config) timeout() time.Duration {
+	if c.Timeout <= 0 {
+		return DefaultTimeout
+	}
+	return c.Timeout
 }
 
 // newExporter returns the OTLP/HTTP exporter for cfg, whose Endpoint has
 // been checked.
 func newExporter(ctx context.Context, cfg Config) (*otlptrace.Exporter, error) {
-	timeout := cfg.Timeout
-	if timeout <= 0 {
-		timeout = DefaultTimeout
-	}
 	compression := otlptracehttp.NoCompression
 	if cfg.Gzip {
 		compression = otlptracehttp.GzipCompression
@@ -248,7 +249,7 @@ func newExporter(ctx context.Context, cfg Config) (*otlptrace.Exporter, error) {
 		otlptracehttp.WithEndpointURL(cfg.Endpoint),
 		otlptracehttp.WithEncoding(encoding),
 		otlptracehttp.WithHeaders(cfg.Headers),
-		otlptracehttp.WithTimeout(timeout),
+		otlptracehttp.WithTimeout(cfg.timeout()),
 		otlptracehttp.WithCompression(compression),
 	)
 	if err != nil {
