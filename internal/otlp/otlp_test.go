@@ -502,3 +502,37 @@ func recordSpans(t *testing.T, n int) []sdktrace.ReadOnlySpan {
 	}
 	return stubs.Snapshots()
 }
+
+// TestProcessorHangingBackend exports to a backend that accepts requests
+// and never answers: each export gives up at the configured timeout, and
+// the failure is logged once.
+func TestProcessorHangingBackend(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(release) }) // runs before srv.Close
+
+	var logs logSink
+	ctx := t.Context()
+	proc, err := NewProcessor(ctx, Config{Endpoint: srv.URL + "/v1/traces", Timeout: 200 * time.Millisecond}, logs.logger(slog.LevelDebug))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(proc))
+	t.Cleanup(func() { tp.Shutdown(context.Background()) })
+	for range 3 {
+		_, span := tp.Tracer("test").Start(ctx, "stuck")
+		span.End()
+		tp.ForceFlush(ctx)
+	}
+	got := logs.records(t, "OTLP export")
+	if len(got) != 1 || got[0]["msg"] != "OTLP export failing; spans are dropped until it recovers" ||
+		!strings.Contains(got[0]["err"].(string), "processor export timeout") {
+		t.Errorf("logged %v; want one failing line with the export timeout", got)
+	}
+}
