@@ -100,7 +100,7 @@ func Start(t testing.TB) *Jaeger {
 func (j *Jaeger) start(t testing.TB) {
 	t.Helper()
 	cmd := exec.Command(j.bin, "--config", j.config)
-	cmd.Env = append(os.Environ(), j.env...)
+	cmd.Env = runtimeproc.CleanEnv(j.env...) // no OTEL_* of the test's environment
 	p, err := runtimeproc.Start(cmd)
 	if err != nil {
 		t.Fatal(err)
