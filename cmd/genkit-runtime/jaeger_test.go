@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -202,6 +203,35 @@ func TestJaegerExport(t *testing.T) {
 // two apart on a loaded machine, not a performance target.
 const echoP99Bound = 50 * time.Millisecond
 
+// echoRounds is how many rounds of 200 runs checkEchoP99 may take to see
+// one under echoP99Bound. A slowdown caused by a destination being down
+// is in every round; the scheduling stalls of a machine running many
+// tests at once on two cores, which can push one round's p99 over the
+// bound, are not.
+const echoRounds = 3
+
+// checkEchoP99 runs rounds of 200 /flow/echo runs in sequence until one
+// keeps a p99 under echoP99Bound, at most echoRounds, and fails the test
+// if none does. It returns the runs' trace IDs.
+func checkEchoP99(t *testing.T, client *http.Client, baseURL, what string) []string {
+	t.Helper()
+	var ids []string
+	var p99s []time.Duration
+	for range echoRounds {
+		round, p99 := echoRuns(t, client, baseURL, 200)
+		ids = append(ids, round...)
+		p99s = append(p99s, p99)
+		if p99 < echoP99Bound {
+			break
+		}
+	}
+	t.Logf("%s: echo p99 over 200 runs %v", what, p99s)
+	if p99 := slices.Min(p99s); p99 >= echoP99Bound {
+		t.Errorf("%s: echo p99 over 200 runs %v in %d rounds; want under %v", what, p99s, len(p99s), echoP99Bound)
+	}
+	return ids
+}
+
 // echoRuns runs /flow/echo n times in sequence and returns the trace IDs
 // and the 99th percentile of the runs' durations.
 func echoRuns(t *testing.T, client *http.Client, baseURL string, n int) ([]string, time.Duration) {
@@ -311,17 +341,26 @@ func TestJaegerFaults(t *testing.T) {
 		_, baseline := echoRuns(t, client, p.url, 200)
 
 		// Background runs, one every 20 ms, keep spans flowing while
-		// Jaeger stops, so that it stops with exports in flight.
-		stopLoad := make(chan struct{})
-		loadDone := make(chan []string)
-		go func() {
-			var ids []string
+		// Jaeger stops, so that it stops with exports in flight; it is
+		// stopped after the fifth.
+		var (
+			stopLoad = make(chan struct{})
+			stopOnce sync.Once
+			loadWG   sync.WaitGroup
+			load     []string              // written by the goroutine, read after loadWG.Wait
+			loading  = make(chan struct{}) // closed after the fifth background run
+		)
+		endLoad := func() {
+			stopOnce.Do(func() { close(stopLoad) })
+			loadWG.Wait()
+		}
+		t.Cleanup(endLoad) // when the test ends early
+		loadWG.Go(func() {
 			tick := time.NewTicker(20 * time.Millisecond)
 			defer tick.Stop()
 			for {
 				select {
 				case <-stopLoad:
-					loadDone <- ids
 					return
 				case <-tick.C:
 				}
@@ -330,25 +369,33 @@ func TestJaegerFaults(t *testing.T) {
 				if err != nil || resp.StatusCode != http.StatusOK {
 					t.Errorf("background /flow/steps: %v %v", resp, err)
 					<-stopLoad
-					loadDone <- ids
 					return
 				}
-				ids = append(ids, resp.Header.Get(reflection.HeaderTraceID))
+				load = append(load, resp.Header.Get(reflection.HeaderTraceID))
+				if len(load) == 5 {
+					close(loading)
+				}
 			}
-		}()
+		})
+		select {
+		case <-loading:
+		case <-time.After(30 * time.Second):
+			t.Fatal("the background runs did not start")
+		}
 		j.Stop(t)
 		stopped := time.Now()
-		ids, p99 := echoRuns(t, client, p.url, 200)
+		endLoad()
+		// The echo runs are measured alone, as the baseline was.
+		ids := checkEchoP99(t, client, p.url, "jaeger stopped")
 		awaitLog(t, p, `msg="OTLP export failing`, 10*time.Second)
-		// The outage lasts at least 3 s, some 30 export attempts at the
-		// 100 ms schedule, all of which fail.
-		time.Sleep(time.Until(stopped.Add(3 * time.Second)))
-		close(stopLoad)
-		load := <-loadDone
-		t.Logf("echo p99 over 200 runs: %v with jaeger up, %v with jaeger stopped (and %d background runs)", baseline, p99, len(load))
-		if p99 > echoP99Bound {
-			t.Errorf("echo p99 %v with jaeger stopped; want under %v", p99, echoP99Bound)
+		// The outage lasts at least 3 s, with a run every 50 ms: some 30
+		// export attempts at the 100 ms schedule, all of which fail.
+		for i := 0; time.Since(stopped) < 3*time.Second; i++ {
+			id, _, _ := runTraced(t, client, p.url, fmt.Sprintf(`{"key":"/flow/echo","input":{"trickle":%d}}`, i))
+			ids = append(ids, id)
+			time.Sleep(50 * time.Millisecond) // pacing the runs, not synchronising
 		}
+		t.Logf("echo p99 over 200 runs with jaeger up: %v; %d background runs around the stop", baseline, len(load))
 		for _, id := range ids {
 			if err := awaitGenkitTrace(ctx, client, genkit, id, 1); err != nil {
 				t.Fatalf("with jaeger stopped: %v", err)
@@ -401,11 +448,7 @@ func TestJaegerFaults(t *testing.T) {
 			"GENKIT_TELEMETRY_SERVER="+sink.url(), "GENKIT_ENABLE_REALTIME_TELEMETRY=true"))
 		ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 		defer cancel()
-		ids, p99 := echoRuns(t, client, p.url, 200)
-		t.Logf("telemetry server down: echo p99 %v over 200 runs", p99)
-		if p99 > echoP99Bound {
-			t.Errorf("echo p99 %v with the telemetry server down; want under %v", p99, echoP99Bound)
-		}
+		ids := checkEchoP99(t, client, p.url, "telemetry server down")
 		for _, id := range ids {
 			if _, err := j.AwaitTrace(ctx, id, 1); err != nil {
 				t.Fatalf("with the telemetry server down: %v", err)
