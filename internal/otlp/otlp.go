@@ -82,6 +82,8 @@ type Config struct {
 //     "http/protobuf" (the default) or "http/json"; "grpc" is not supported.
 //
 // A malformed value is an error naming the variable; nothing is guessed.
+// An endpoint URL must not hold a query, a fragment or credentials, which
+// the exporter would not send.
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	if getenv == nil {
 		getenv = func(string) string { return "" }
@@ -166,6 +168,10 @@ func parseEndpoint(name, v string) (*url.URL, error) {
 	}
 	if u.RawQuery != "" || u.Fragment != "" {
 		return nil, fmt.Errorf("%s=%q: a query or fragment is not allowed", name, v)
+	}
+	if u.User != nil {
+		// The exporter would drop them; they belong in a header.
+		return nil, fmt.Errorf("%s=%q: credentials in the URL are not sent; put them in OTEL_EXPORTER_OTLP_HEADERS", name, u.Redacted())
 	}
 	return u, nil
 }

@@ -141,6 +141,8 @@ func TestConfigFromEnvErrors(t *testing.T) {
 			"OTEL_EXPORTER_OTLP_ENDPOINT"},
 		{"endpoint with a query", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": base + "?a=b"},
 			"query or fragment"},
+		{"endpoint with credentials", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "https://user:s3cret@collector.example"},
+			`OTEL_EXPORTER_OTLP_ENDPOINT="https://user:xxxxx@collector.example": credentials in the URL are not sent`},
 		{"header without value", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": base, "OTEL_EXPORTER_OTLP_HEADERS": "a=1,b"},
 			`OTEL_EXPORTER_OTLP_HEADERS: "b" is not a key=value pair`},
 		{"header badly encoded", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": base, "OTEL_EXPORTER_OTLP_TRACES_HEADERS": "a=%zz"},
