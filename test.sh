@@ -2,10 +2,11 @@
 # Runs every test of genkit-runtime on a machine with Go and Node.js:
 # installs the pinned npm packages the end-to-end tests drive (the Genkit
 # CLI, its telemetry server, an MCP test server) and the SDK fixtures of the
-# conformance suite, checks formatting, vet and staticcheck (with the doc
-# checks of staticcheck.conf), runs all Go tests with the race detector
-# (end-to-end tests against the real CLI included), the concurrency tests
-# again many times, then a short fuzz smoke run of every fuzz target.
+# conformance suite, builds the pinned Jaeger the OTLP tests export to,
+# checks formatting, vet and staticcheck (with the doc checks of
+# staticcheck.conf), runs all Go tests with the race detector (end-to-end
+# tests against the real CLI included), the concurrency tests again many
+# times, then a short fuzz smoke run of every fuzz target.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -24,6 +25,12 @@ echo "== SDK fixtures for the conformance suite (e2e/fixtures)"
 
 echo "== go mod download"
 go mod download
+
+# Jaeger (pinned in the tools module tools/jaeger) for the OTLP end-to-end
+# tests. The first build on a machine takes minutes; the Go build cache
+# makes later ones a link, or nothing when the binary is up to date.
+echo "== jaeger (tools/jaeger)"
+time (cd tools/jaeger && go build -o jaeger github.com/jaegertracing/jaeger/cmd/jaeger)
 
 echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './e2e/node/*'))

@@ -252,8 +252,8 @@ func TestServeErrors(t *testing.T) {
 	})
 	t.Run("bad OTLP endpoint", func(t *testing.T) {
 		for _, e := range []string{"localhost:4318", "ftp://collector/v1/traces", "http://"} {
-			_, err := devruntime.New(t.Context(), helloRegistry(t), &devruntime.Options{OTLPEndpoint: e})
-			if err == nil || !strings.Contains(err.Error(), "OTLP endpoint") {
+			_, err := devruntime.New(t.Context(), helloRegistry(t), &devruntime.Options{OTLP: devruntime.OTLPOptions{Endpoint: e}})
+			if err == nil || !strings.Contains(err.Error(), "want an http or https URL") {
 				t.Errorf("New with OTLP endpoint %q = %v; want an OTLP endpoint error", e, err)
 			}
 			_, err = devruntime.OptionsFromEnv(func(k string) string {
@@ -454,6 +454,13 @@ func TestSharedTracerProvider(t *testing.T) {
 // TestOTLPExport sends a run's spans to an OTLP/HTTP collector configured
 // the standard way, through OTEL_EXPORTER_OTLP_ENDPOINT.
 func TestOTLPExport(t *testing.T) {
+	t.Run("Name", func(t *testing.T) { testOTLPExport(t, "", "shop") })
+	t.Run("OTEL_SERVICE_NAME", func(t *testing.T) { testOTLPExport(t, "billing", "billing") })
+}
+
+// testOTLPExport exports a run with Name "shop" and the given
+// OTEL_SERVICE_NAME, and checks the spans arrive under wantService.
+func testOTLPExport(t *testing.T, envService, wantService string) {
 	var (
 		mu     sync.Mutex
 		bodies [][]byte
@@ -469,16 +476,19 @@ func TestOTLPExport(t *testing.T) {
 	}))
 	defer collector.Close()
 	opts, err := devruntime.OptionsFromEnv(func(k string) string {
-		if k == "OTEL_EXPORTER_OTLP_ENDPOINT" {
+		switch k {
+		case "OTEL_EXPORTER_OTLP_ENDPOINT":
 			return collector.URL
+		case "OTEL_SERVICE_NAME":
+			return envService
 		}
 		return ""
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if opts.OTLPEndpoint != collector.URL+"/v1/traces" {
-		t.Errorf("OTLPEndpoint = %q", opts.OTLPEndpoint)
+	if opts.OTLP.Endpoint != collector.URL+"/v1/traces" {
+		t.Errorf("OTLP.Endpoint = %q", opts.OTLP.Endpoint)
 	}
 	opts.Name = "shop"
 	reg := helloRegistry(t)
@@ -498,10 +508,13 @@ func TestOTLPExport(t *testing.T) {
 		t.Fatalf("collector requests = %q", paths)
 	}
 	all := bytes.Join(bodies, nil)
-	for _, want := range []string{"genkit-tracer", "genkit:path", "/{hello,t:flow}", "service.name", "shop"} {
+	for _, want := range []string{"genkit-tracer", "genkit:path", "/{hello,t:flow}", "service.name", wantService} {
 		if !bytes.Contains(all, []byte(want)) {
 			t.Errorf("exported spans lack %q", want)
 		}
+	}
+	if envService != "" && bytes.Contains(all, []byte("shop")) {
+		t.Errorf("OTEL_SERVICE_NAME=%s did not replace the runtime's name", envService)
 	}
 }
 
@@ -521,14 +534,14 @@ func TestOptionsFromEnv(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := devruntime.Options{Host: "127.0.0.2", Port: 3155, RuntimeID: "rt-1", TelemetryServerURL: "http://localhost:4033",
-		RealtimeTelemetry: true, ReflectionV2Server: "ws://localhost:3200", OTLPEndpoint: "http://localhost:4318/v1/traces"}
+		RealtimeTelemetry: true, ReflectionV2Server: "ws://localhost:3200", OTLP: devruntime.OTLPOptions{Endpoint: "http://localhost:4318/v1/traces"}}
 	if o.Host != want.Host || o.Port != want.Port || o.RuntimeID != want.RuntimeID || o.TelemetryServerURL != want.TelemetryServerURL ||
-		o.RealtimeTelemetry != want.RealtimeTelemetry || o.ReflectionV2Server != want.ReflectionV2Server || o.OTLPEndpoint != want.OTLPEndpoint {
+		o.RealtimeTelemetry != want.RealtimeTelemetry || o.ReflectionV2Server != want.ReflectionV2Server || o.OTLP.Endpoint != want.OTLP.Endpoint {
 		t.Errorf("OptionsFromEnv = %+v; want %+v", *o, want)
 	}
 	env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] = "http://collector:4318/custom"
-	if o, _ := devruntime.OptionsFromEnv(func(k string) string { return env[k] }); o.OTLPEndpoint != "http://collector:4318/custom" {
-		t.Errorf("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT does not take precedence: %q", o.OTLPEndpoint)
+	if o, _ := devruntime.OptionsFromEnv(func(k string) string { return env[k] }); o.OTLP.Endpoint != "http://collector:4318/custom" {
+		t.Errorf("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT does not take precedence: %q", o.OTLP.Endpoint)
 	}
 	for _, p := range []string{"x", "0", "70000"} {
 		env["GENKIT_REFLECTION_PORT"] = p
@@ -536,7 +549,7 @@ func TestOptionsFromEnv(t *testing.T) {
 			t.Errorf("GENKIT_REFLECTION_PORT=%q accepted", p)
 		}
 	}
-	if o, err := devruntime.OptionsFromEnv(func(string) string { return "" }); err != nil || o.Port != 0 || o.OTLPEndpoint != "" {
+	if o, err := devruntime.OptionsFromEnv(func(string) string { return "" }); err != nil || o.Port != 0 || o.OTLP.Endpoint != "" {
 		t.Errorf("empty environment = %+v, %v", o, err)
 	}
 }

@@ -64,7 +64,7 @@
 // Spans go to the in-memory trace store (served at /api/traces, bounded
 // by [Options.MaxTraces] and [Options.MaxTraceBytes]), to the Genkit
 // telemetry server the CLI announces (or [Options.TelemetryServerURL]),
-// and, with [Options.OTLPEndpoint], to any OpenTelemetry backend over
+// and, with [Options.OTLP], to any OpenTelemetry backend over
 // OTLP/HTTP.
 //
 // # Safe by default

@@ -4,7 +4,8 @@ import (
 	"fmt"
 	"os"
 	"strconv"
-	"strings"
+
+	"github.com/genkit-runtime/genkit-runtime/internal/otlp"
 )
 
 // OptionsFromEnv returns the options the environment asks for, the way the
@@ -17,14 +18,17 @@ import (
 //	GENKIT_TELEMETRY_SERVER           TelemetryServerURL
 //	GENKIT_ENABLE_REALTIME_TELEMETRY  RealtimeTelemetry ("true")
 //	GENKIT_REFLECTION_V2_SERVER       ReflectionV2Server
-//	OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, or OTEL_EXPORTER_OTLP_ENDPOINT
-//	with /v1/traces added             OTLPEndpoint
+//	OTEL_EXPORTER_OTLP_*              OTLP (endpoint, headers, timeout,
+//	                                  compression, protocol; the TRACES_
+//	                                  variables first)
+//	OTEL_SERVICE_NAME,                the service name and resource of
+//	OTEL_RESOURCE_ATTRIBUTES          exported spans, over Name
 //
 // The Genkit CLI sets the GENKIT_ variables when it starts a runtime
 // (genkit start -- go run .). Other fields are left zero: set them on the
 // result. getenv reads a variable; if nil, [os.Getenv]. It fails on a
 // value that cannot be used (a port that is not a number, an OTLP endpoint
-// that is not an http(s) URL).
+// that is not an http(s) URL), naming the variable.
 func OptionsFromEnv(getenv func(string) string) (*Options, error) {
 	if getenv == nil {
 		getenv = os.Getenv
@@ -43,15 +47,11 @@ func OptionsFromEnv(getenv func(string) string) (*Options, error) {
 		}
 		o.Port = n
 	}
-	if e := getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"); e != "" {
-		o.OTLPEndpoint = e
-	} else if e := getenv("OTEL_EXPORTER_OTLP_ENDPOINT"); e != "" {
-		o.OTLPEndpoint = strings.TrimSuffix(e, "/") + "/v1/traces"
+	cfg, err := otlp.ConfigFromEnv(getenv)
+	if err != nil {
+		return nil, err
 	}
-	if o.OTLPEndpoint != "" {
-		if err := checkOTLPEndpoint(o.OTLPEndpoint); err != nil {
-			return nil, err
-		}
-	}
+	o.OTLP = OTLPOptions(cfg)
+	o.getenv = getenv
 	return o, nil
 }

@@ -72,14 +72,11 @@ type Options struct {
 	// progress.
 	RealtimeTelemetry bool
 
-	// OTLPEndpoint, if set, is the URL spans are also exported to over
-	// OTLP/HTTP, such as http://127.0.0.1:4318/v1/traces (a collector,
-	// Jaeger, Tempo). OTLPHeaders are sent with each export. Settings not
-	// given here (timeouts, compression, certificates) are read by the
-	// OpenTelemetry exporter from the standard OTEL_EXPORTER_OTLP_*
-	// variables.
-	OTLPEndpoint string
-	OTLPHeaders  map[string]string
+	// OTLP, if its Endpoint is set, exports spans over OTLP/HTTP too, to a
+	// collector, Jaeger, Tempo or any OpenTelemetry backend. Failures of
+	// that export are logged through Logger when they start, at most once a
+	// minute while they last, and when it recovers; runs never wait for it.
+	OTLP OTLPOptions
 
 	// TracerProvider, if not nil, is the app's own provider: the runtime
 	// adds its span processors (the trace store, the exporters) to it, so
@@ -88,8 +85,10 @@ type Options struct {
 	// makes its own; see [Runtime.TracerProvider].
 	TracerProvider *sdktrace.TracerProvider
 	// Resource describes the runtime in exported spans when the runtime
-	// makes its own TracerProvider. If nil, service.name is Name, with the
-	// OpenTelemetry SDK's attributes.
+	// makes its own TracerProvider. If nil, service.name is Name (unless
+	// OTEL_SERVICE_NAME or OTEL_RESOURCE_ATTRIBUTES, read by
+	// [OptionsFromEnv], say otherwise), with the OpenTelemetry SDK's host
+	// and process attributes.
 	Resource *resource.Resource
 
 	// ReflectionV2Server, if set, is the ws:// URL of a Genkit CLI
@@ -120,4 +119,25 @@ type Options struct {
 
 	// Logger receives the runtime's logs. If nil, nothing is logged.
 	Logger *slog.Logger
+
+	// getenv is the environment OptionsFromEnv read, for the resource's
+	// OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES; nil: none.
+	getenv func(string) string
+}
+
+// OTLPOptions says where and how spans are exported over OTLP/HTTP. The
+// zero value exports nothing. [OptionsFromEnv] reads it from the standard
+// OTEL_EXPORTER_OTLP_* variables.
+type OTLPOptions struct {
+	// Endpoint is the URL spans are posted to, path included, such as
+	// http://127.0.0.1:4318/v1/traces.
+	Endpoint string
+	// Headers are added to every export request (an API key, a tenant).
+	Headers map[string]string
+	// Timeout bounds one batch export, retries included. If zero, 10 s.
+	Timeout time.Duration
+	// Gzip compresses request bodies.
+	Gzip bool
+	// JSON sends spans as OTLP/HTTP JSON instead of protobuf.
+	JSON bool
 }

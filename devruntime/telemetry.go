@@ -4,17 +4,14 @@ import (
 	"cmp"
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/url"
 	"sync"
 	"time"
 
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
-	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 
+	"github.com/genkit-runtime/genkit-runtime/internal/otlp"
 	"github.com/genkit-runtime/genkit-runtime/traceexport"
 	"github.com/genkit-runtime/genkit-runtime/tracestore"
 )
@@ -44,14 +41,14 @@ type telemetry struct {
 
 func newTelemetry(ctx context.Context, o *Options, logger *slog.Logger) (*telemetry, error) {
 	t := &telemetry{logger: logger, fixedURL: o.TelemetryServerURL != ""}
-	var otlp sdktrace.SpanProcessor
-	if o.OTLPEndpoint != "" {
-		p, err := newOTLPProcessor(ctx, o.OTLPEndpoint, o.OTLPHeaders)
+	var otlpProc sdktrace.SpanProcessor
+	if o.OTLP.Endpoint != "" {
+		p, err := otlp.NewProcessor(ctx, otlp.Config(o.OTLP), logger)
 		if err != nil {
 			return nil, err
 		}
-		logger.Info("exporting spans over OTLP/HTTP", "endpoint", o.OTLPEndpoint)
-		otlp = p
+		logger.Info("exporting spans over OTLP/HTTP", "endpoint", o.OTLP.Endpoint)
+		otlpProc = p
 	}
 	t.store = tracestore.New(&tracestore.Options{
 		MaxTraces: o.MaxTraces, MaxBytes: o.MaxTraceBytes, Logger: logger,
@@ -60,8 +57,8 @@ func newTelemetry(ctx context.Context, o *Options, logger *slog.Logger) (*teleme
 	t.exporter = traceexport.New(&traceexport.Options{Realtime: o.RealtimeTelemetry, Logger: logger,
 		Concurrency: exportConcurrency, Linger: exportLinger})
 	t.procs = []sdktrace.SpanProcessor{t.store, t.exporter}
-	if otlp != nil {
-		t.procs = append(t.procs, otlp)
+	if otlpProc != nil {
+		t.procs = append(t.procs, otlpProc)
 	}
 	if o.TracerProvider != nil {
 		t.tp = o.TracerProvider
@@ -73,7 +70,7 @@ func newTelemetry(ctx context.Context, o *Options, logger *slog.Logger) (*teleme
 	res := o.Resource
 	if res == nil {
 		var err error
-		res, err = resource.New(ctx, resource.WithTelemetrySDK(), resource.WithAttributes(semconv.ServiceName(o.Name)))
+		res, err = otlp.Resource(ctx, o.Name, o.getenv)
 		if err != nil {
 			return nil, err
 		}
@@ -85,32 +82,6 @@ func newTelemetry(ctx context.Context, o *Options, logger *slog.Logger) (*teleme
 	t.tp = sdktrace.NewTracerProvider(opts...)
 	t.ownTP = true
 	return t, nil
-}
-
-// newOTLPProcessor returns a batch processor exporting over OTLP/HTTP to
-// endpoint, a URL.
-func newOTLPProcessor(ctx context.Context, endpoint string, headers map[string]string) (sdktrace.SpanProcessor, error) {
-	if err := checkOTLPEndpoint(endpoint); err != nil {
-		return nil, err
-	}
-	opts := []otlptracehttp.Option{otlptracehttp.WithEndpointURL(endpoint)}
-	if len(headers) > 0 {
-		opts = append(opts, otlptracehttp.WithHeaders(headers))
-	}
-	exp, err := otlptracehttp.New(ctx, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("OTLP exporter: %w", err)
-	}
-	return sdktrace.NewBatchSpanProcessor(exp), nil
-}
-
-// checkOTLPEndpoint reports an OTLP endpoint that is not an http(s) URL.
-func checkOTLPEndpoint(endpoint string) error {
-	u, err := url.Parse(endpoint)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("OTLP endpoint %q is not an http:// or https:// URL", endpoint)
-	}
-	return nil
 }
 
 // setSelf records the runtime's own URL and applies the configured

@@ -80,7 +80,7 @@ func parseConfig(args []string, stderr io.Writer, getenv func(string) string) (*
 	var cors, hosts listFlag
 	fs.StringVar(&opts.Host, "host", envOr(getenv, "GENKIT_REFLECTION_HOST", devruntime.DefaultHost), "address to listen on; a non-loopback address exposes the runtime to the network")
 	port := fs.Int("port", 0, fmt.Sprintf("port to listen on (default $GENKIT_REFLECTION_PORT, else the first free port in %d..%d)", devruntime.FirstPort, devruntime.LastPort))
-	fs.StringVar(&opts.Name, "name", "genkit-runtime", "runtime name shown by the Genkit Developer UI")
+	fs.StringVar(&opts.Name, "name", "genkit-runtime", "runtime name shown by the Genkit Developer UI, and the service name of spans exported over OTLP")
 	fs.StringVar(&opts.ProjectRoot, "root", "", "project root holding .genkit/runtimes (default: found from the working directory like the Genkit CLI does)")
 	fs.Int64Var(&opts.MaxBodyBytes, "max-body-bytes", reflection.DefaultMaxBodyBytes, "largest request body accepted, in bytes")
 	fs.IntVar(&opts.MaxTraces, "trace-store-max-traces", devruntime.DefaultMaxTraces, "traces kept in memory; the oldest are evicted first")

@@ -9,6 +9,7 @@ import (
 	"github.com/genkit-runtime/genkit-runtime/dap"
 	"github.com/genkit-runtime/genkit-runtime/devruntime"
 	"github.com/genkit-runtime/genkit-runtime/fixture"
+	"github.com/genkit-runtime/genkit-runtime/internal/otlp"
 	"github.com/genkit-runtime/genkit-runtime/registry"
 )
 
@@ -16,6 +17,8 @@ import (
 func serve(ctx context.Context, cfg *config, stderr io.Writer) error {
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
 	cfg.opts.Logger = logger
+	// What OpenTelemetry reports about itself goes to the same log.
+	otlp.SetErrorHandler(logger)
 	reg := registry.New(&registry.Options{Logger: logger})
 	rt, err := devruntime.New(ctx, reg, cfg.opts)
 	if err != nil {
