@@ -49,7 +49,9 @@ func (h *Handler) decodeRunBody(w http.ResponseWriter, r *http.Request, v *v1Run
 
 // decodeRunRequest checks and converts a decoded body.
 func decodeRunRequest(body *v1RunRequest) (*runRequest, error) {
-	if body.Key == nil || *body.Key == "" {
+	// An empty key is a key no action has (404, as the JS runtime
+	// answers); only a missing one is a malformed request.
+	if body.Key == nil {
 		return nil, status.Errorf(status.InvalidArgument, "key is required")
 	}
 	rr := &runRequest{Key: *body.Key, Input: nullToEmpty(body.Input), Init: nullToEmpty(body.Init), TelemetryLabels: body.TelemetryLabels}
