@@ -2,7 +2,10 @@
 # Runs every test of genkit-runtime on a machine with Go and Node.js:
 # installs the pinned npm packages the end-to-end tests drive (the Genkit
 # CLI, its telemetry server, an MCP test server) and the SDK fixtures of the
-# conformance suite, checks formatting, vet and staticcheck,
+# conformance suite, checks that spec/schemas is what the pinned CLI's zod
+# schemas generate, validates spec/openapi.yaml and runs Schemathesis against
+# the binary (spec/check.sh, with pinned PyPI packages in a virtual
+# environment), checks formatting, vet and staticcheck,
 # runs all Go tests with the race detector (end-to-end tests against the real
 # CLI included), then a short fuzz smoke run of every fuzz target.
 set -euo pipefail
@@ -16,12 +19,18 @@ FUZZTIME=${FUZZTIME:-20000x}
 echo "== npm ci (e2e/node)"
 (cd e2e/node && npm ci --no-audit --no-fund --loglevel=error)
 
+echo "== spec/schemas match the pinned CLI's zod schemas"
+node spec/generate.js --check
+
 echo "== SDK fixtures for the conformance suite (e2e/fixtures)"
 (cd e2e/fixtures/js && npm ci --no-audit --no-fund --loglevel=error)
 (cd e2e/fixtures/gosdk && go build -o gosdk-fixture .)
 
 echo "== go mod download"
 go mod download
+
+echo "== spec: openapi.yaml as OpenAPI 3.1, Schemathesis against the binary"
+./spec/check.sh
 
 echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './e2e/node/*'))
