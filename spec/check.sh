@@ -55,7 +55,10 @@ if [ -z "$url" ]; then
 fi
 
 echo "-- schemathesis against $url"
-"$venv/bin/st" --config-file spec/schemathesis.toml run spec/openapi.yaml \
+# From the scratch folder, where Schemathesis keeps its replay data.
+repo=$(pwd)
+venv=$(cd "$venv" && pwd)
+(cd "$work" && "$venv/bin/st" --config-file "$repo/spec/schemathesis.toml" run "$repo/spec/openapi.yaml" \
   --url "$url" \
   --exclude-path /api/__quitquitquit \
   --checks all --exclude-checks unsupported_method \
@@ -63,7 +66,7 @@ echo "-- schemathesis against $url"
   --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-100}" \
   --seed "${SCHEMATHESIS_SEED:-1}" \
   --workers 2 --request-timeout 10 \
-  --generation-database none --no-color
+  --generation-database none --no-color)
 
 echo "-- GET /api/__quitquitquit"
 status=$(python3 - "$url" <<'EOF'
