@@ -71,16 +71,18 @@ const generated = [
 ];
 
 // RuntimeInfo has no zod schema in the CLI: it is the TypeScript interface
-// RuntimeInfo (src/manager/types.ts) checked by isValidRuntimeInfo
-// (src/manager/manager.ts). This zod schema states exactly what that
-// function checks, so that it converts like the rest.
+// RuntimeInfo (src/manager/types.ts), of which isValidRuntimeInfo
+// (src/manager/manager.ts) checks id, pid, reflectionServerUrl, timestamp
+// (Date.parse must accept it, which no schema can say) and name. This zod
+// schema states those checks and the interface's types of the other
+// members a runtime writes, so that it converts like the rest. projectName
+// is left out: the CLI sets it from the project folder.
 const RuntimeInfoSchema = z.object({
   id: z.string().describe('Runtime id; the CLI health-checks /api/__health?id=<id>.'),
   pid: z.number().describe('Process id of the runtime.'),
   reflectionServerUrl: z.string().describe('Base URL of the v1 reflection server.'),
   timestamp: z.string().describe("Start time; Date.parse must accept it after '_' is replaced by ':'."),
   name: z.string().optional().describe('Display name; the id when absent.'),
-  projectName: z.string().optional(),
   genkitVersion: z.string().optional().describe('Runtime library version, e.g. nodejs/1.42.0 or go/1.4.0.'),
   reflectionApiSpecVersion: z.number().optional().describe('Reflection API spec version; the CLI exits when it is above its own (1).'),
 });
