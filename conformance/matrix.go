@@ -47,7 +47,7 @@ func WriteMatrix(w io.Writer, reports []*Report) error {
 	for _, r := range reports {
 		fmt.Fprintf(&b, " %d / %d / %d |", r.Summary.Pass, r.Summary.Fail, r.Summary.Unsupported)
 	}
-	b.WriteString("\n| **messages valid against spec/ / received** | |")
+	b.WriteString("\n| **schema-valid messages / received** | |")
 	for _, r := range reports {
 		if r.Schema == nil {
 			b.WriteString(" n/a |")

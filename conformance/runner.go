@@ -324,7 +324,7 @@ func (cr *caseRun) step(ctx context.Context, s *Step) StepResult {
 	}
 	got := normalize(obs)
 	var sr StepResult
-	sr.Mismatches = cr.r.schema.step(cr, s, obs)
+	invalid := cr.r.schema.step(cr, s, obs)
 	pats := []any{s.expect}
 	if cr.r.t.Transport == V1 {
 		pats = append(pats, s.expectV1)
@@ -351,6 +351,9 @@ func (cr *caseRun) step(ctx context.Context, s *Step) StepResult {
 		}
 		cr.vars[name] = v
 	}
+	// After the case's own checks, so that a report's first problem is
+	// the rule the case is about.
+	sr.Mismatches = append(sr.Mismatches, invalid...)
 	if sr.Failed() {
 		sr.Observation = observationJSON(got)
 	}
