@@ -25,3 +25,34 @@ func TestDecodeRunRequestMatchesSchema(t *testing.T) {
 			return err
 		}, nil)
 }
+
+// TestV2WireTypesMatchSchemas holds the wire types of the v2 client
+// (v2_session.go) to the schemas of the messages they carry: the same
+// members, the required ones always written. What they send is also
+// validated, frame by frame, by the conformance suite
+// (conformance.TestSuiteV2PassesCorrectRuntime).
+func TestV2WireTypesMatchSchemas(t *testing.T) {
+	t.Parallel()
+	ignored := "the runtime ignores it"
+	for _, tc := range []struct {
+		schema string
+		v      any
+		unused map[string]string
+	}{
+		{"ReflectionRegisterParams", registerParams{}, nil},
+		{"ReflectionConfigureParams", configureParams{}, nil},
+		{"ReflectionListActionsResponse", listActionsResult{}, nil},
+		{"ReflectionListValuesParams", listValuesParams{}, nil},
+		{"ReflectionListValuesResponse", listValuesResult{}, nil},
+		{"ReflectionRunActionParams", v2RunParams{}, map[string]string{"runtimeId": ignored}},
+		{"RunActionRequest", v1RunRequest{}, map[string]string{"runtimeId": ignored}},
+		{"ReflectionRunActionStateParams", runStateParams{}, nil},
+		{"ReflectionStreamChunkParams", streamChunkParams{}, nil},
+		{"ReflectionCancelActionParams", cancelParams{}, nil},
+		{"ReflectionCancelActionResponse", cancelResult{}, nil},
+		{"ReflectionSendInputStreamChunkParams", inputChunkParams{}, nil},
+		{"ReflectionEndInputStreamParams", endInputParams{}, nil},
+	} {
+		t.Run(tc.schema, func(t *testing.T) { spectest.SameMembers(t, tc.schema, tc.v, tc.unused) })
+	}
+}

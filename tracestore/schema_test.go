@@ -32,3 +32,26 @@ func TestDecodeTraceDataMatchesSchema(t *testing.T) {
 			"$.spans.s1.links[0].droppedAttributesCount = 1.5": integer,
 		})
 }
+
+// TestTypesMatchSchema holds the Go types of a trace to the members of the
+// TraceData schema, part by part.
+func TestTypesMatchSchema(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		schema string
+		v      any
+	}{
+		{"TraceData", tracestore.TraceData{}},
+		{"SpanData", tracestore.SpanData{}},
+		{"SpanData#/properties/links/items", tracestore.Link{}},
+		{"SpanData#/properties/links/items/properties/context", tracestore.SpanContext{}},
+		{"SpanData#/properties/instrumentationLibrary", tracestore.InstrumentationLibrary{}},
+		{"SpanData#/properties/sameProcessAsParentSpan", tracestore.BoolValue{}},
+		{"SpanData#/properties/status", tracestore.Status{}},
+		{"SpanData#/properties/timeEvents", tracestore.TimeEvents{}},
+		{"SpanData#/properties/timeEvents/properties/timeEvent/items", tracestore.TimeEvent{}},
+		{"SpanData#/properties/timeEvents/properties/timeEvent/items/properties/annotation", tracestore.Annotation{}},
+	} {
+		t.Run(tc.schema, func(t *testing.T) { spectest.SameMembers(t, tc.schema, tc.v, nil) })
+	}
+}

@@ -7,10 +7,13 @@ package spectest
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/genkit-runtime/genkit-runtime/spec"
+	"github.com/google/jsonschema-go/jsonschema"
 )
 
 // Variant is a message derived from another, and how.
@@ -132,4 +135,112 @@ func Agree(t *testing.T, schema string, msg string, decode func([]byte) error, d
 		}
 	}
 	t.Logf("%d variants of the message judged alike by the decoder and %s", len(vs)-len(used), spec.Path(schema))
+}
+
+// SameMembers checks that the JSON members of the struct type of v (its
+// json tags, through embedded structs) are the properties of the named
+// schema, except those listed in unused (schema members the Go type
+// knowingly leaves out, each with its reason), and that every member the
+// schema requires is one the Go type always writes (no omitempty).
+func SameMembers(t *testing.T, schema string, v any, unused map[string]string) {
+	t.Helper()
+	problems, err := MemberProblems(schema, v, unused)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Error(p)
+	}
+}
+
+// MemberProblems returns what SameMembers reports, sorted. The schema may
+// name a part of one with a JSON pointer made of properties/<name>, items
+// and additionalProperties: "SpanData#/properties/links/items".
+func MemberProblems(schema string, v any, unused map[string]string) ([]string, error) {
+	s, err := spec.Load()
+	if err != nil {
+		return nil, err
+	}
+	name, ptr, _ := strings.Cut(schema, "#")
+	sch, ok := s.Schema(name)
+	if !ok {
+		return nil, fmt.Errorf("no schema %s", name)
+	}
+	if sch, err = subschema(sch, ptr); err != nil {
+		return nil, fmt.Errorf("%s: %w", schema, err)
+	}
+	members := map[string]bool{} // name -> omitempty
+	var collect func(rt reflect.Type)
+	collect = func(rt reflect.Type) {
+		for rt.Kind() == reflect.Pointer {
+			rt = rt.Elem()
+		}
+		for i := range rt.NumField() {
+			f := rt.Field(i)
+			tag, hasTag := f.Tag.Lookup("json")
+			name, opts, _ := strings.Cut(tag, ",")
+			if f.Anonymous && !hasTag {
+				collect(f.Type)
+				continue
+			}
+			if name == "-" || (!f.IsExported() && !hasTag) {
+				continue
+			}
+			if name == "" {
+				name = f.Name
+			}
+			members[name] = strings.Contains(opts, "omitempty") || strings.Contains(opts, "omitzero")
+		}
+	}
+	collect(reflect.TypeOf(v))
+	props := sch.Properties
+	if props == nil && len(sch.AllOf) > 0 {
+		props = sch.AllOf[0].Properties
+	}
+	var out []string
+	for name := range members {
+		if _, ok := props[name]; !ok {
+			out = append(out, fmt.Sprintf("%T has member %q, which %s does not have", v, name, spec.Path(schema)))
+		}
+	}
+	for name := range props {
+		if _, ok := members[name]; !ok {
+			if _, ok := unused[name]; !ok {
+				out = append(out, fmt.Sprintf("%T has no member %q of %s", v, name, spec.Path(schema)))
+			}
+		}
+	}
+	for _, name := range sch.Required {
+		if omit, ok := members[name]; ok && omit {
+			out = append(out, fmt.Sprintf("%T leaves out %q when empty, which %s requires", v, name, spec.Path(schema)))
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// subschema follows a JSON pointer of properties, items and
+// additionalProperties steps from s.
+func subschema(s *jsonschema.Schema, ptr string) (*jsonschema.Schema, error) {
+	toks := strings.Split(strings.TrimPrefix(ptr, "/"), "/")
+	for i := 0; i < len(toks) && ptr != ""; i++ {
+		switch toks[i] {
+		case "properties":
+			i++
+			if i == len(toks) || s.Properties[toks[i]] == nil {
+				return nil, fmt.Errorf("no such property in %q", ptr)
+			}
+			s = s.Properties[toks[i]]
+		case "items":
+			s = s.Items
+		case "additionalProperties":
+			s = s.AdditionalProperties
+		default:
+			return nil, fmt.Errorf("unsupported step %q in %q", toks[i], ptr)
+		}
+		if s == nil {
+			return nil, fmt.Errorf("%q leads nowhere", ptr)
+		}
+	}
+	return s, nil
 }

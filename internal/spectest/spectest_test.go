@@ -2,6 +2,7 @@ package spectest_test
 
 import (
 	"encoding/json"
+	"slices"
 	"testing"
 
 	"github.com/genkit-runtime/genkit-runtime/internal/spectest"
@@ -36,4 +37,25 @@ func TestVariants(t *testing.T) {
 			t.Errorf("%s: %s, want %s", change, got[change], want)
 		}
 	}
+}
+
+func TestMemberProblems(t *testing.T) {
+	type state struct {
+		RequestID string `json:"requestId,omitempty"` // required by the schema
+		Trace     string `json:"traceID"`             // misspelt
+		internal  int
+	}
+	got, err := spectest.MemberProblems("ReflectionRunActionStateParams", state{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		`spectest_test.state has member "traceID", which spec/schemas/ReflectionRunActionStateParams.json does not have`,
+		`spectest_test.state has no member "state" of spec/schemas/ReflectionRunActionStateParams.json`,
+		`spectest_test.state leaves out "requestId" when empty, which spec/schemas/ReflectionRunActionStateParams.json requires`,
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("problems:\n%q\nwant\n%q", got, want)
+	}
+	_ = state{}.internal
 }

@@ -58,3 +58,13 @@ func TestDecodeResultsMatchSchemas(t *testing.T) {
 			func(b []byte) error { _, err := decodeRunResult(b); return err }, nil)
 	})
 }
+
+// TestActionMatchesSchema holds the decoded descriptor to the members of
+// the CLI's ActionMetadata schema.
+func TestActionMatchesSchema(t *testing.T) {
+	t.Parallel()
+	notKept := "validated, not kept: no runtime sends it in a listing"
+	spectest.SameMembers(t, "ActionMetadata", Action{}, map[string]string{
+		"actionType": notKept, "inputJsonSchema": notKept, "outputJsonSchema": notKept, "streamSchema": notKept,
+	})
+}
