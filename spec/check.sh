@@ -18,7 +18,16 @@ cd "$(dirname "$0")/.."
 venv=${SPEC_VENV:-.venv-spec}
 if [ ! -x "$venv/bin/st" ] || ! cmp -s spec/requirements.txt "$venv/.requirements.txt"; then
   rm -rf "$venv"
-  python3 -m venv "$venv"
+  if ! python3 -m venv "$venv"; then
+    # Debian's python3 needs its venv module from apt.
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      rm -rf "$venv"
+      apt-get update -qq && apt-get install -y -qq "python3-venv" >/dev/null
+      python3 -m venv "$venv"
+    else
+      echo "python3 -m venv failed; install the venv module (Debian: apt-get install python3-venv)"; exit 1
+    fi
+  fi
   "$venv/bin/pip" install --quiet --disable-pip-version-check --require-hashes --no-deps -r spec/requirements.txt
   cp spec/requirements.txt "$venv/.requirements.txt"
 fi
