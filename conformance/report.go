@@ -152,7 +152,7 @@ func (r *Report) WriteText(w io.Writer) error {
 	fmt.Fprintf(&b, "%d passed, %d failed, %d unsupported, of %d cases in %s\n",
 		r.Summary.Pass, r.Summary.Fail, r.Summary.Unsupported, len(r.Cases), r.Duration)
 	if r.Schema != nil {
-		fmt.Fprintf(&b, "schemas (spec/): %s\n", r.Schema)
+		b.WriteString(r.Schema.Text())
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 
@@ -31,6 +33,19 @@ type SchemaCount struct {
 // String is "N messages, M invalid".
 func (s *SchemaSummary) String() string {
 	return fmt.Sprintf("%d messages, %d invalid", s.Messages, s.Invalid)
+}
+
+// Text renders the summary as lines: the counts, then each schema that
+// messages failed, with how many.
+func (s *SchemaSummary) Text() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "schemas (spec/): %s\n", s)
+	for _, p := range slices.Sorted(maps.Keys(s.BySchema)) {
+		if c := s.BySchema[p]; c.Invalid > 0 {
+			fmt.Fprintf(&b, "    %s: %d of %d invalid\n", p, c.Invalid, c.Messages)
+		}
+	}
+	return b.String()
 }
 
 // loadSchemas compiles spec's schemas once.
