@@ -212,6 +212,10 @@ const rules = [
     type: 'object',
     additionalProperties: {},
   }, 'The body of GET /api/values: a record of values by name (protocol.md §1.6).'],
+  ['RegisterResult', {
+    type: 'object',
+    properties: { telemetryServerUrl: { type: 'string' } },
+  }, 'The result the CLI answers a v2 register with (manager-v2.ts::handleRegister; no zod schema): where its telemetry server is, absent when it has none.'],
   ['JsonRpcRequest', {
     type: 'object',
     properties: {
@@ -288,8 +292,7 @@ for (const [name, schema, desc] of rules) {
 // OpenRPC has no direction: x-direction says who sends each method, and a
 // method without result is a notification.
 const v2Methods = [
-  ['register', 'runtime-to-cli', 'ReflectionRegisterParams', { name: 'RegisterResult', schema: {
-    type: 'object', properties: { telemetryServerUrl: { type: 'string' } } } },
+  ['register', 'runtime-to-cli', 'ReflectionRegisterParams', { name: 'RegisterResult', $ref: './schemas/rules/RegisterResult.json' },
   'Sent by the runtime on every (re)connect. The CLI keys the runtime by id and answers only a request with a truthy id (send "1", not 0). Unless GENKIT_TELEMETRY_SERVER is set, the runtime points its trace export at the telemetryServerUrl of the result.', []],
   ['listActions', 'cli-to-runtime', null, { name: 'ListActionsResult', $ref: './schemas/ReflectionListActionsResponse.json' },
     'The runtime\'s actions, keyed by key. Validated by the CLI: a null description or a null top-level metadata value rejects the whole listing.', []],
