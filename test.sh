@@ -3,6 +3,9 @@
 # installs the pinned npm packages the end-to-end tests drive (the Genkit
 # CLI, its telemetry server, an MCP test server) and the SDK fixtures of the
 # conformance suite, builds the pinned Jaeger the OTLP tests export to,
+# checks that spec/schemas is what the pinned CLI's zod schemas generate,
+# validates spec/openapi.yaml and runs Schemathesis against the binary
+# (spec/check.sh, with pinned PyPI packages in a virtual environment),
 # checks formatting, vet and staticcheck (with the doc checks of
 # staticcheck.conf), runs all Go tests with the race detector (end-to-end
 # tests against the real CLI included), the concurrency tests again many
@@ -19,6 +22,9 @@ CONCURRENT_COUNT=${CONCURRENT_COUNT:-100}
 echo "== npm ci (e2e/node)"
 (cd e2e/node && npm ci --no-audit --no-fund --loglevel=error)
 
+echo "== spec/schemas match the pinned CLI's zod schemas"
+node spec/generate.js --check
+
 echo "== SDK fixtures for the conformance suite (e2e/fixtures)"
 (cd e2e/fixtures/js && npm ci --no-audit --no-fund --loglevel=error)
 (cd e2e/fixtures/gosdk && go build -o gosdk-fixture .)
@@ -31,6 +37,9 @@ go mod download
 # makes later ones a link, or nothing when the binary is up to date.
 echo "== jaeger (tools/jaeger)"
 time (cd tools/jaeger && go build -o jaeger github.com/jaegertracing/jaeger/cmd/jaeger)
+
+echo "== spec: openapi.yaml as OpenAPI 3.1, Schemathesis against the binary"
+./spec/check.sh
 
 echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './e2e/node/*'))

@@ -92,4 +92,14 @@
 // one saved by an earlier step of the case, or sink.url and sink.altUrl
 // (the telemetry sink, and another path of it) or runtime.id. A string that
 // is exactly one reference takes the variable's value with its JSON type.
+//
+// # Schemas
+//
+// Besides its patterns, every step validates the messages the runtime sent
+// during it against the JSON Schemas of package spec (generated from the
+// Genkit CLI's zod schemas): over v1 the bodies the step received, by route
+// and status; over v2 every frame the manager received (envelope, params,
+// and each response's result or run error by its request's method); and
+// every trace posted to the sink. An invalid message is a mismatch naming
+// the schema file, after the step's own; Report.Schema counts them.
 package conformance

@@ -47,6 +47,14 @@ func WriteMatrix(w io.Writer, reports []*Report) error {
 	for _, r := range reports {
 		fmt.Fprintf(&b, " %d / %d / %d |", r.Summary.Pass, r.Summary.Fail, r.Summary.Unsupported)
 	}
+	b.WriteString("\n| **schema-valid messages / received** | |")
+	for _, r := range reports {
+		if r.Schema == nil {
+			b.WriteString(" n/a |")
+			continue
+		}
+		fmt.Fprintf(&b, " %d / %d |", r.Schema.Messages-r.Schema.Invalid, r.Schema.Messages)
+	}
 	b.WriteString("\n")
 	for _, rw := range rows {
 		fmt.Fprintf(&b, "| `%s` %s | %s |", rw.id, mdCell(rw.title), mdCell(strings.Join(rw.rules, ", ")))

@@ -41,6 +41,8 @@ type Report struct {
 	Setup   []string     `json:"setup,omitempty"`
 	Summary Summary      `json:"summary"`
 	Cases   []CaseResult `json:"cases"`
+	// Schema counts the messages validated against spec/'s schemas.
+	Schema *SchemaSummary `json:"schema,omitempty"`
 	// Output is the end of the runtime's output, kept when a case failed.
 	Output string `json:"output,omitempty"`
 }
@@ -149,6 +151,9 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	fmt.Fprintf(&b, "%d passed, %d failed, %d unsupported, of %d cases in %s\n",
 		r.Summary.Pass, r.Summary.Fail, r.Summary.Unsupported, len(r.Cases), r.Duration)
+	if r.Schema != nil {
+		b.WriteString(r.Schema.Text())
+	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }
@@ -227,6 +232,9 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	}
 	fmt.Fprintf(&b, "- %d passed, %d failed, %d unsupported, of %d cases in %s\n\n",
 		r.Summary.Pass, r.Summary.Fail, r.Summary.Unsupported, len(r.Cases), r.Duration)
+	if r.Schema != nil {
+		fmt.Fprintf(&b, "- messages validated against the schemas of spec/: %s\n\n", r.Schema)
+	}
 	for _, s := range r.Setup {
 		fmt.Fprintf(&b, "- setup: %s\n", mdCell(s))
 	}

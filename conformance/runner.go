@@ -63,6 +63,9 @@ type runner struct {
 	// exchange, not of the cases run since.
 	registerViolations map[*v2manager.Runtime]int
 
+	// schema validates every message received against spec/.
+	schema *schemaCheck
+
 	shutdownOnce sync.Once
 	shutdownRes  *ShutdownResult
 	shutdownErr  error
@@ -94,7 +97,12 @@ func (s *Suite) Run(ctx context.Context, t *Target, opts *RunOptions) (*Report, 
 	if t.Transport == V1 {
 		rep.URL = t.URL
 	}
+	var err error
+	if r.schema, err = newSchemaCheck(); err != nil {
+		return nil, err
+	}
 	rep.Setup = r.setup(ctx, rep)
+	rep.Setup = append(rep.Setup, r.schema.setupProblems(r)...)
 
 	var cases, last []*Case
 	for _, c := range s.Cases {
@@ -124,6 +132,7 @@ func (s *Suite) Run(ctx context.Context, t *Target, opts *RunOptions) (*Report, 
 			o.Progress(res)
 		}
 	}
+	rep.Schema = r.schema.summary()
 	rep.Duration = Duration(time.Since(rep.Started))
 	if rep.Failed() && t.Output != nil {
 		rep.Output = t.Output()
@@ -315,6 +324,7 @@ func (cr *caseRun) step(ctx context.Context, s *Step) StepResult {
 	}
 	got := normalize(obs)
 	var sr StepResult
+	invalid := cr.r.schema.step(cr, s, obs)
 	pats := []any{s.expect}
 	if cr.r.t.Transport == V1 {
 		pats = append(pats, s.expectV1)
@@ -341,6 +351,9 @@ func (cr *caseRun) step(ctx context.Context, s *Step) StepResult {
 		}
 		cr.vars[name] = v
 	}
+	// After the case's own checks, so that a report's first problem is
+	// the rule the case is about.
+	sr.Mismatches = append(sr.Mismatches, invalid...)
 	if sr.Failed() {
 		sr.Observation = observationJSON(got)
 	}

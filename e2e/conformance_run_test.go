@@ -50,9 +50,14 @@ func TestConformanceOwnRuntime(t *testing.T) {
 		{"v2", []string{"--v2", "--cmd", binary}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			code, out, _ := runConformance(t, tc.args...)
+			code, out, r := runConformance(t, tc.args...)
 			if code != 0 || !strings.Contains(out, " 0 failed") {
 				t.Errorf("conformance %s: exit %d\n%s", tc.name, code, out)
+			}
+			// Every message it sent is valid against spec/.
+			sc, _ := r["schema"].(map[string]any)
+			if n, _ := sc["messages"].(float64); n == 0 || sc["invalid"] != float64(0) {
+				t.Errorf("conformance %s: schemas %v", tc.name, sc)
 			}
 		})
 	}

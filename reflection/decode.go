@@ -126,11 +126,19 @@ func (r *runBody) decodeJSON(data []byte, switches bool) error {
 				r.TelemetryLabels = nil
 				continue
 			}
-			var labels map[string]string
+			// *string, so that a null label, which would decode as "",
+			// is refused like any other value that is not a string.
+			var labels map[string]*string
 			if err := json.Unmarshal(v, &labels); err != nil {
 				return fmt.Errorf("field %q must be an object of strings", field)
 			}
-			r.TelemetryLabels = labels
+			r.TelemetryLabels = make(map[string]string, len(labels))
+			for name, l := range labels {
+				if l == nil {
+					return fmt.Errorf("field %q must be an object of strings", field)
+				}
+				r.TelemetryLabels[name] = *l
+			}
 		case "stream", "streamInput":
 			if !switches {
 				if err := d.SkipValue(); err != nil {

@@ -23,6 +23,7 @@
 package reflection
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -90,8 +91,11 @@ type Options struct {
 
 // Notification is the body of POST /api/notify.
 type Notification struct {
-	TelemetryServerURL       string `json:"telemetryServerUrl,omitempty"`
-	ReflectionAPISpecVersion int    `json:"reflectionApiSpecVersion,omitempty"`
+	TelemetryServerURL string `json:"telemetryServerUrl,omitempty"`
+	// ReflectionAPISpecVersion is the CLI's spec version (1). It is any
+	// JSON number, as spec/schemas/rules/NotifyRequest.json says: a
+	// version the runtime does not speak is logged, never refused.
+	ReflectionAPISpecVersion float64 `json:"reflectionApiSpecVersion,omitempty"`
 }
 
 // Handler serves the v1 Reflection API. Create it with NewHandler.
@@ -269,6 +273,11 @@ func (h *Handler) decodeBody(w http.ResponseWriter, r *http.Request, v any) erro
 	}
 	if err := json.Unmarshal(data, v); err != nil {
 		return status.Errorf(status.InvalidArgument, "malformed request body: %s", jsonErrorText(err))
+	}
+	// json.Unmarshal leaves v alone for a null body; every body of the API
+	// is an object.
+	if bytes.TrimLeft(data, " \t\r\n")[0] != '{' {
+		return status.Errorf(status.InvalidArgument, "malformed request body: want a JSON object")
 	}
 	return nil
 }

@@ -40,7 +40,9 @@ func (h *Handler) decodeRunBody(w http.ResponseWriter, r *http.Request, v *runBo
 
 // decodeRunRequest checks and converts a decoded body, for both transports.
 func decodeRunRequest(body *runBody) (*runRequest, error) {
-	if body.Key == nil || *body.Key == "" {
+	// An empty key is a key no action has (404, as the JS runtime
+	// answers); only a missing one is a malformed request.
+	if body.Key == nil {
 		return nil, status.Errorf(status.InvalidArgument, "key is required")
 	}
 	rr := &runRequest{Key: *body.Key, Input: nullToEmpty(body.Input), Init: nullToEmpty(body.Init), TelemetryLabels: body.TelemetryLabels}

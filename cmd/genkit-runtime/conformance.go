@@ -153,6 +153,9 @@ func printFailures(w io.Writer, rep *conformance.Report) {
 			fmt.Fprintln(w, "    "+l)
 		}
 	}
+	if rep.Schema != nil {
+		fmt.Fprint(w, "\n"+rep.Schema.Text())
+	}
 	fmt.Fprintf(w, "\n%s over %s", rep.Target, rep.Transport)
 	if rep.GenkitVersion != "" {
 		fmt.Fprintf(w, " (%s)", rep.GenkitVersion)

@@ -297,6 +297,18 @@ func decodeRegister(raw json.RawMessage) (RuntimeInfo, error) {
 	); err != nil {
 		return RuntimeInfo{}, err
 	}
+	if envs, ok := f["envs"]; ok {
+		// z.array(z.string()): encoding/json would take a null as "".
+		var items []json.RawMessage
+		if err := json.Unmarshal(envs, &items); err != nil {
+			return RuntimeInfo{}, fmt.Errorf("params.envs: %v", err)
+		}
+		for i, it := range items {
+			if k := kind(it); k != "string" {
+				return RuntimeInfo{}, fmt.Errorf("params.envs[%d]: expected string, received %s", i, k)
+			}
+		}
+	}
 	var info RuntimeInfo
 	var pid, version float64
 	for name, dst := range map[string]any{"id": &info.ID, "pid": &pid, "name": &info.Name, "genkitVersion": &info.GenkitVersion,
