@@ -66,8 +66,10 @@ type config struct {
 	runtimeBin string
 	goSDKDir   string
 	jsDir      string
+	pythonDir  string
 	skipGoSDK  bool
 	skipJS     bool
+	skipPython bool
 	setup      bool
 	rounds     int
 	dur        time.Duration
@@ -93,8 +95,10 @@ func parseFlags() *config {
 	fs.StringVar(&c.goSDKDir, "gosdk", "e2e/fixtures/gosdk", "Go SDK fixture directory (relative to -repo)")
 	fs.StringVar(&c.jsDir, "js", "e2e/fixtures/js", "JS SDK fixture directory (relative to -repo)")
 	fs.BoolVar(&c.skipGoSDK, "skip-gosdk", false, "do not measure the Go SDK fixture")
+	fs.StringVar(&c.pythonDir, "python", "e2e/fixtures/python", "Python SDK fixture directory (relative to -repo)")
 	fs.BoolVar(&c.skipJS, "skip-js", false, "do not measure the JS SDK fixture")
-	fs.BoolVar(&c.setup, "setup", true, "build the Go SDK fixture and run npm ci for the JS fixture when needed (false: use them as installed)")
+	fs.BoolVar(&c.skipPython, "skip-python", false, "do not measure the Python SDK fixture")
+	fs.BoolVar(&c.setup, "setup", true, "build the Go SDK fixture, run npm ci for the JS fixture and make the Python fixture's virtual environment when needed (false: use them as installed)")
 	fs.IntVar(&c.rounds, "rounds", 3, "interleaved rounds; medians are reported")
 	fs.DurationVar(&c.dur, "duration", 1500*time.Millisecond, "length of one measurement")
 	fs.DurationVar(&c.warmup, "warmup", 200*time.Millisecond, "warm-up load before each measurement")
@@ -461,7 +465,7 @@ func runHarness(ctx context.Context, cfg *config) error {
 		if s == nil {
 			continue
 		}
-		n, err := countActions(ctx, s.url)
+		n, err := settledCount(ctx, s.url)
 		if err != nil {
 			return fmt.Errorf("%s listing: %w", t.name, err)
 		}
@@ -633,6 +637,42 @@ func fetch(ctx context.Context, url string) ([]byte, error) {
 	return io.ReadAll(resp.Body)
 }
 
+// Bounds of settledCount.
+const (
+	settleInterval = 250 * time.Millisecond
+	settleMax      = 2 * time.Minute
+)
+
+// settledCount returns the number of actions the server at url lists once
+// two listings settleInterval apart agree, waiting at most settleMax. An
+// SDK may answer before the app has defined all its actions (the Go and
+// Python SDKs start their reflection servers before the app defines its
+// actions, and the Python fixture takes about half a minute to define
+// 11,000), and the listing must not be measured before they are there.
+func settledCount(ctx context.Context, url string) (int, error) {
+	prev, err := countActions(ctx, url)
+	if err != nil {
+		return 0, err
+	}
+	deadline := time.Now().Add(settleMax)
+	for time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(settleInterval):
+		}
+		n, err := countActions(ctx, url)
+		if err != nil {
+			return 0, err
+		}
+		if n == prev {
+			return n, nil
+		}
+		prev = n
+	}
+	return prev, nil
+}
+
 // countActions returns the number of actions the server at url lists.
 func countActions(ctx context.Context, url string) (int, error) {
 	b, err := fetch(ctx, url+"/api/actions")
@@ -692,6 +732,16 @@ func buildTargets(ctx context.Context, cfg *config, tmp string, note func(string
 		}
 	} else {
 		note("JS SDK fixture skipped (-skip-js)")
+	}
+	if !cfg.skipPython {
+		t, err := pythonTarget(ctx, cfg, fxRoot)
+		if err != nil {
+			note("Python SDK fixture skipped: %v", err)
+		} else {
+			targets = append(targets, t)
+		}
+	} else {
+		note("Python SDK fixture skipped (-skip-python)")
 	}
 	return targets, nil
 }
