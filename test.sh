@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Runs every test of genkit-runtime on a machine with Go and Node.js:
+# Runs every test of genkit-runtime on a machine with Go, Node.js and Python:
 # installs the pinned npm packages the end-to-end tests drive (the Genkit
 # CLI, its telemetry server, an MCP test server) and the SDK fixtures of the
-# conformance suite, checks formatting, vet and staticcheck,
+# conformance suite (JS, Go, and Python in a virtual environment from
+# hash-pinned requirements), checks formatting, vet and staticcheck,
 # runs all Go tests with the race detector (end-to-end tests against the real
 # CLI included), then a short fuzz smoke run of every fuzz target.
 set -euo pipefail
@@ -19,6 +20,12 @@ echo "== npm ci (e2e/node)"
 echo "== SDK fixtures for the conformance suite (e2e/fixtures)"
 (cd e2e/fixtures/js && npm ci --no-audit --no-fund --loglevel=error)
 (cd e2e/fixtures/gosdk && go build -o gosdk-fixture .)
+if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
+  # Debian's own Python keeps venv's pip bootstrap in a package of its own.
+  apt-get update && apt-get install -y --no-install-recommends python3-venv
+fi
+(cd e2e/fixtures/python && python3 -m venv .venv &&
+  .venv/bin/pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements.txt)
 
 echo "== go mod download"
 go mod download
