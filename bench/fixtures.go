@@ -118,7 +118,7 @@ func pythonTarget(ctx context.Context, cfg *config, root string) (*target, error
 		// the system picks: the harness reads it from the runtime file the
 		// SDK writes under its working directory, root.
 		return spec{name: "python-sdk-" + string(m), path: python, args: []string{script}, dir: root, env: fixtureEnv(cfg, m), discover: root}, true
-	}}, nil
+	}, listMin: cfg.listFlows + cfg.listDAP}, nil
 }
 
 // fixtureEnv is the environment of an SDK fixture in mode m: GENKIT_ENV=dev,

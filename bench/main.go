@@ -184,6 +184,10 @@ type target struct {
 	clients map[int]*http.Client
 	sink    *sink
 	note    string
+	// listMin is the number of actions the target lists in the listing
+	// configuration once its app has defined them all, when that is known
+	// and the target is slow to get there; 0 otherwise.
+	listMin int
 }
 
 func (t *target) client(conc int) *http.Client {
@@ -465,7 +469,7 @@ func runHarness(ctx context.Context, cfg *config) error {
 		if s == nil {
 			continue
 		}
-		n, err := settledCount(ctx, s.url)
+		n, err := settledCount(ctx, s.url, t.listMin)
 		if err != nil {
 			return fmt.Errorf("%s listing: %w", t.name, err)
 		}
@@ -640,16 +644,19 @@ func fetch(ctx context.Context, url string) ([]byte, error) {
 // Bounds of settledCount.
 const (
 	settleInterval = 250 * time.Millisecond
-	settleMax      = 2 * time.Minute
+	settleMax      = 3 * time.Minute
 )
 
 // settledCount returns the number of actions the server at url lists once
-// two listings settleInterval apart agree, waiting at most settleMax. An
-// SDK may answer before the app has defined all its actions (the Go and
-// Python SDKs start their reflection servers before the app defines its
-// actions, and the Python fixture takes about half a minute to define
-// 11,000), and the listing must not be measured before they are there.
-func settledCount(ctx context.Context, url string) (int, error) {
+// it lists at least atLeast and two listings settleInterval apart agree,
+// waiting at most settleMax. An SDK may answer before the app has defined
+// all its actions (the Go and Python SDKs start their reflection servers
+// before the app defines its actions), and the listing must not be
+// measured before they are there. The Python fixture takes from half a
+// minute to over a minute to define the listing configuration, and its
+// count stays the same for most of that time (it defines the tools of its
+// dynamic action provider before the provider), hence atLeast.
+func settledCount(ctx context.Context, url string, atLeast int) (int, error) {
 	prev, err := countActions(ctx, url)
 	if err != nil {
 		return 0, err
@@ -665,7 +672,7 @@ func settledCount(ctx context.Context, url string) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		if n == prev {
+		if n == prev && n >= atLeast {
 			return n, nil
 		}
 		prev = n
