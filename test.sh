@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Runs every test of genkit-runtime on a machine with Go and Node.js:
+# Runs every test of genkit-runtime on a machine with Go, Node.js and Python:
 # installs the pinned npm packages the end-to-end tests drive (the Genkit
 # CLI, its telemetry server, an MCP test server) and the SDK fixtures of the
-# conformance suite, builds the pinned Jaeger the OTLP tests export to,
-# checks that spec/schemas is what the pinned CLI's zod schemas generate,
-# validates spec/openapi.yaml and runs Schemathesis against the binary
-# (spec/check.sh, with pinned PyPI packages in a virtual environment),
-# checks formatting, vet and staticcheck (with the doc checks of
-# staticcheck.conf), runs all Go tests with the race detector (end-to-end
+# conformance suite (JS, Go, and Python in a virtual environment from
+# hash-pinned requirements), builds the pinned Jaeger the OTLP tests export
+# to, checks that spec/schemas is what the pinned CLI's zod schemas
+# generate, validates spec/openapi.yaml and runs Schemathesis against the
+# binary (spec/check.sh, with pinned PyPI packages in a virtual
+# environment), checks formatting, vet and staticcheck (with the doc checks
+# of staticcheck.conf), runs all Go tests with the race detector (end-to-end
 # tests against the real CLI included), the concurrency tests again many
 # times, then a short fuzz smoke run of every fuzz target.
 set -euo pipefail
@@ -28,6 +29,12 @@ node spec/generate.js --check
 echo "== SDK fixtures for the conformance suite (e2e/fixtures)"
 (cd e2e/fixtures/js && npm ci --no-audit --no-fund --loglevel=error)
 (cd e2e/fixtures/gosdk && go build -o gosdk-fixture .)
+if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
+  # Debian's own Python keeps venv's pip bootstrap in a package of its own.
+  apt-get update && apt-get install -y --no-install-recommends python3-venv
+fi
+(cd e2e/fixtures/python && python3 -m venv .venv &&
+  .venv/bin/pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements.txt)
 
 echo "== go mod download"
 go mod download

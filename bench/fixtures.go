@@ -10,7 +10,7 @@ import (
 )
 
 // The SDK fixtures are the conformance suite's (e2e/fixtures): the action
-// set of package fixture on the official Go SDK and on the JS SDK. The
+// set of package fixture on the official Go, JS and Python SDKs. The
 // harness runs them with a project root of its own (see fixtureRoot), so
 // their runtime files never land in the repository.
 
@@ -81,6 +81,46 @@ func jsTarget(ctx context.Context, cfg *config, root string) (*target, error) {
 	}}, nil
 }
 
+// pythonVenv is the virtual environment e2e/fixtures/python is installed
+// into (by test.sh, and as in its README), relative to the fixture.
+const pythonVenv = ".venv"
+
+// pythonTarget prepares the Python SDK fixture (a virtual environment with
+// its hash-pinned requirements, when there is none) and returns it as a
+// target.
+func pythonTarget(ctx context.Context, cfg *config, root string) (*target, error) {
+	dir, err := filepath.Abs(fixtureDir(cfg.repo, cfg.pythonDir))
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(filepath.Join(dir, "requirements.txt")); err != nil {
+		return nil, fmt.Errorf("no fixture at %s", dir)
+	}
+	python := filepath.Join(dir, pythonVenv, "bin", "python")
+	if m, _ := filepath.Glob(filepath.Join(dir, pythonVenv, "lib", "python3*", "site-packages", "genkit", "__init__.py")); len(m) == 0 {
+		if !cfg.setup {
+			return nil, errors.New("virtual environment not installed; see its README or drop -setup=false")
+		}
+		for _, args := range [][]string{
+			{"python3", "-m", "venv", pythonVenv},
+			{python, "-m", "pip", "install", "--quiet", "--require-hashes", "--no-deps", "-r", "requirements.txt"},
+		} {
+			cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+			cmd.Dir = dir
+			if out, err := cmd.CombinedOutput(); err != nil {
+				return nil, fmt.Errorf("%v in %s: %v\n%s", args, dir, err, out)
+			}
+		}
+	}
+	script := filepath.Join(dir, "main.py")
+	return &target{name: "python-sdk", spec: func(m mode) (spec, bool) {
+		// The Python SDK ignores GENKIT_REFLECTION_PORT and binds a port
+		// the system picks: the harness reads it from the runtime file the
+		// SDK writes under its working directory, root.
+		return spec{name: "python-sdk-" + string(m), path: python, args: []string{script}, dir: root, env: fixtureEnv(cfg, m), discover: root}, true
+	}, listMin: cfg.listFlows + cfg.listDAP}, nil
+}
+
 // fixtureEnv is the environment of an SDK fixture in mode m: GENKIT_ENV=dev,
 // which starts the SDK's reflection server, and for the listing scenario
 // the synthetic actions (the Go SDK ignores the dynamic-action-provider
@@ -98,7 +138,8 @@ func fixtureEnv(cfg *config, m mode) []string {
 
 // fixtureRoot creates the project root the SDK fixtures run in: a directory
 // holding go.mod and package.json, so each SDK writes its runtime file to
-// root/.genkit/runtimes.
+// root/.genkit/runtimes (the Python SDK writes it under its working
+// directory, which is root too).
 func fixtureRoot(tmp string) (string, error) {
 	root := filepath.Join(tmp, "fixture-root")
 	if err := os.MkdirAll(root, 0o755); err != nil {

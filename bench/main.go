@@ -66,8 +66,10 @@ type config struct {
 	runtimeBin string
 	goSDKDir   string
 	jsDir      string
+	pythonDir  string
 	skipGoSDK  bool
 	skipJS     bool
+	skipPython bool
 	setup      bool
 	rounds     int
 	dur        time.Duration
@@ -92,9 +94,11 @@ func parseFlags() *config {
 	fs.StringVar(&c.runtimeBin, "runtime-bin", "", "genkit-runtime binary to measure (default: built from -repo)")
 	fs.StringVar(&c.goSDKDir, "gosdk", "e2e/fixtures/gosdk", "Go SDK fixture directory (relative to -repo)")
 	fs.StringVar(&c.jsDir, "js", "e2e/fixtures/js", "JS SDK fixture directory (relative to -repo)")
+	fs.StringVar(&c.pythonDir, "python", "e2e/fixtures/python", "Python SDK fixture directory (relative to -repo)")
 	fs.BoolVar(&c.skipGoSDK, "skip-gosdk", false, "do not measure the Go SDK fixture")
 	fs.BoolVar(&c.skipJS, "skip-js", false, "do not measure the JS SDK fixture")
-	fs.BoolVar(&c.setup, "setup", true, "build the Go SDK fixture and run npm ci for the JS fixture when needed (false: use them as installed)")
+	fs.BoolVar(&c.skipPython, "skip-python", false, "do not measure the Python SDK fixture")
+	fs.BoolVar(&c.setup, "setup", true, "build the Go SDK fixture, run npm ci for the JS fixture and make the Python fixture's virtual environment when needed (false: use them as installed)")
 	fs.IntVar(&c.rounds, "rounds", 3, "interleaved rounds; medians are reported")
 	fs.DurationVar(&c.dur, "duration", 1500*time.Millisecond, "length of one measurement")
 	fs.DurationVar(&c.warmup, "warmup", 200*time.Millisecond, "warm-up load before each measurement")
@@ -180,6 +184,10 @@ type target struct {
 	clients map[int]*http.Client
 	sink    *sink
 	note    string
+	// listMin is the number of actions the target lists in the listing
+	// configuration once its app has defined them all, when that is known
+	// and the target is slow to get there; 0 otherwise.
+	listMin int
 }
 
 func (t *target) client(conc int) *http.Client {
@@ -461,7 +469,7 @@ func runHarness(ctx context.Context, cfg *config) error {
 		if s == nil {
 			continue
 		}
-		n, err := countActions(ctx, s.url)
+		n, err := settledCount(ctx, s.url, t.listMin)
 		if err != nil {
 			return fmt.Errorf("%s listing: %w", t.name, err)
 		}
@@ -633,6 +641,45 @@ func fetch(ctx context.Context, url string) ([]byte, error) {
 	return io.ReadAll(resp.Body)
 }
 
+// Bounds of settledCount.
+const (
+	settleInterval = 250 * time.Millisecond
+	settleMax      = 3 * time.Minute
+)
+
+// settledCount returns the number of actions the server at url lists once
+// it lists at least atLeast and two listings settleInterval apart agree,
+// waiting at most settleMax. An SDK may answer before the app has defined
+// all its actions (the Go and Python SDKs start their reflection servers
+// before the app defines its actions), and the listing must not be
+// measured before they are there. The Python fixture takes from half a
+// minute to over a minute to define the listing configuration, and its
+// count stays the same for most of that time (it defines the tools of its
+// dynamic action provider before the provider), hence atLeast.
+func settledCount(ctx context.Context, url string, atLeast int) (int, error) {
+	prev, err := countActions(ctx, url)
+	if err != nil {
+		return 0, err
+	}
+	deadline := time.Now().Add(settleMax)
+	for time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(settleInterval):
+		}
+		n, err := countActions(ctx, url)
+		if err != nil {
+			return 0, err
+		}
+		if n == prev && n >= atLeast {
+			return n, nil
+		}
+		prev = n
+	}
+	return prev, nil
+}
+
 // countActions returns the number of actions the server at url lists.
 func countActions(ctx context.Context, url string) (int, error) {
 	b, err := fetch(ctx, url+"/api/actions")
@@ -692,6 +739,16 @@ func buildTargets(ctx context.Context, cfg *config, tmp string, note func(string
 		}
 	} else {
 		note("JS SDK fixture skipped (-skip-js)")
+	}
+	if !cfg.skipPython {
+		t, err := pythonTarget(ctx, cfg, fxRoot)
+		if err != nil {
+			note("Python SDK fixture skipped: %v", err)
+		} else {
+			targets = append(targets, t)
+		}
+	} else {
+		note("Python SDK fixture skipped (-skip-python)")
 	}
 	return targets, nil
 }

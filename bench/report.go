@@ -34,7 +34,7 @@ func printTable(w io.Writer, rep *report) {
 		}
 		return &r.Median
 	}
-	targets := []string{"ceiling", "genkit-runtime", "go-sdk", "js-sdk"}
+	targets := []string{"ceiling", "genkit-runtime", "go-sdk", "js-sdk", "python-sdk"}
 	// ratio is the median over rounds of metric(a)/metric(b), each pair
 	// measured in the same round, so that the machine's drift between
 	// rounds cancels out.

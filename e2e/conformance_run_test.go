@@ -63,9 +63,10 @@ func TestConformanceOwnRuntime(t *testing.T) {
 	}
 }
 
-// TestConformanceSDKFixtures runs the suite against the JS SDK and Go SDK
-// fixtures when they are installed (test.sh installs them). Their failures
-// are expected divergences: the run must complete and report every case.
+// TestConformanceSDKFixtures runs the suite against the JS, Go and Python
+// SDK fixtures when they are installed (test.sh installs them). Their
+// failures are expected divergences: the run must complete and report every
+// case.
 func TestConformanceSDKFixtures(t *testing.T) {
 	root, err := filepath.Abs(filepath.Join("fixtures"))
 	if err != nil {
@@ -79,6 +80,8 @@ func TestConformanceSDKFixtures(t *testing.T) {
 		{"js-v2", "js", "node_modules", []string{"--v2", "--cmd", "node index.js"}},
 		{"gosdk-v1", "gosdk", "gosdk-fixture", []string{"--cmd", "./gosdk-fixture"}},
 		{"gosdk-v2", "gosdk", "gosdk-fixture", []string{"--v2", "--cmd", "./gosdk-fixture"}},
+		{"python-v1", "python", ".venv/bin/python", []string{"--cmd", ".venv/bin/python main.py"}},
+		{"python-v2", "python", ".venv/bin/python", []string{"--v2", "--cmd", ".venv/bin/python main.py"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := filepath.Join(root, tc.dir)
@@ -89,6 +92,15 @@ func TestConformanceSDKFixtures(t *testing.T) {
 			sum, _ := r["summary"].(map[string]any)
 			if sum == nil {
 				t.Fatalf("report has no summary:\n%s", out)
+			}
+			cases, _ := r["cases"].([]any)
+			total := 0
+			for _, k := range []string{"pass", "fail", "unsupported"} {
+				n, _ := sum[k].(float64)
+				total += int(n)
+			}
+			if len(cases) == 0 || total != len(cases) {
+				t.Errorf("%s: summary %v accounts for %d of %d cases:\n%s", tc.name, sum, total, len(cases), out)
 			}
 			t.Logf("%s: %v", tc.name, sum)
 		})
