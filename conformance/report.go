@@ -28,6 +28,9 @@ type Report struct {
 	// Target names the runtime, Transport the transport tested.
 	Target    string    `json:"target"`
 	Transport Transport `json:"transport"`
+	// SuiteVersion identifies the case set that ran (Suite.Version), so
+	// that two reports can be compared.
+	SuiteVersion string `json:"suiteVersion"`
 	// Command started the runtime; URL is where it was reached (v1).
 	Command string `json:"command,omitempty"`
 	URL     string `json:"url,omitempty"`
@@ -136,7 +139,7 @@ func (r *Report) WriteText(w io.Writer) error {
 	if r.GenkitVersion != "" {
 		fmt.Fprintf(&b, " (%s)", r.GenkitVersion)
 	}
-	b.WriteString("\n")
+	fmt.Fprintf(&b, ", suite %s\n", r.SuiteVersion)
 	for _, s := range r.Setup {
 		fmt.Fprintf(&b, "setup: %s\n", s)
 	}
@@ -225,6 +228,7 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	if r.URL != "" {
 		fmt.Fprintf(&b, "- url: %s\n", r.URL)
 	}
+	fmt.Fprintf(&b, "- suite: `%s`\n", r.SuiteVersion)
 	fmt.Fprintf(&b, "- %d passed, %d failed, %d unsupported, of %d cases in %s\n\n",
 		r.Summary.Pass, r.Summary.Fail, r.Summary.Unsupported, len(r.Cases), r.Duration)
 	for _, s := range r.Setup {

@@ -16,10 +16,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -58,6 +60,10 @@ type LaunchOptions struct {
 	// found through its runtime file; or V2: the runtime dials the
 	// harness's manager, whose URL it gets in GENKIT_REFLECTION_V2_SERVER.
 	Transport conformance.Transport
+	// ExtraEnv holds NAME=value variables added to the environment after
+	// Env is filtered, as a case controlling the launch asks
+	// (conformance.Launch).
+	ExtraEnv []string
 	// Env is the environment the command starts from, usually
 	// os.Environ(). Variables starting with GENKIT_ or OTEL_ are removed
 	// so the caller's setup cannot change the runtime's behaviour;
@@ -183,7 +189,7 @@ func Launch(ctx context.Context, opts *LaunchOptions) (sess *Session, err error)
 	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
 		return nil, fmt.Errorf("harness: %s is not a folder", dir)
 	}
-	env := append(filterEnv(o.Env), "GENKIT_ENV=dev")
+	env := append(append(filterEnv(o.Env), o.ExtraEnv...), "GENKIT_ENV=dev")
 
 	ctx, cancel := context.WithTimeout(ctx, o.StartTimeout)
 	defer cancel()
@@ -201,7 +207,25 @@ func Launch(ctx context.Context, opts *LaunchOptions) (sess *Session, err error)
 	s.settle(ctx)
 	t.Shutdown = s.shutdown
 	t.Output = s.proc.output.String
+	t.Launch = func(ctx context.Context, l *conformance.Launch) (*conformance.Target, func(), error) {
+		return relaunch(ctx, o, l)
+	}
 	return s, nil
+}
+
+// relaunch starts another instance of the command, as o did, with the
+// settings of a case controlling the launch, and returns its target and
+// the function that closes its session.
+func relaunch(ctx context.Context, o LaunchOptions, l *conformance.Launch) (*conformance.Target, func(), error) {
+	o.ExtraEnv = slices.Clone(o.ExtraEnv)
+	for _, k := range slices.Sorted(maps.Keys(l.Env)) {
+		o.ExtraEnv = append(o.ExtraEnv, k+"="+l.Env[k])
+	}
+	sess, err := Launch(ctx, &o)
+	if err != nil {
+		return nil, nil, err
+	}
+	return sess.Target, func() { sess.Close() }, nil
 }
 
 // Bounds of settle.
@@ -402,11 +426,17 @@ func health(ctx context.Context, client *http.Client, info runtimefile.Info) (in
 	return resp.StatusCode, err.Error()
 }
 
-// waitHealthy polls the runtime's health until it answers 200.
+// waitHealthy polls the runtime's health until it answers 200: to the
+// CLI's check with its id, or else to a check without an id. A runtime
+// that rejects its own advertised id (as JS and the Go SDK do with
+// GENKIT_RUNTIME_ID set, protocol.md §1.2) is up all the same; the cases
+// report the rejection, recorded in the first check.
 func (s *Session) waitHealthy(ctx context.Context, client *http.Client, info runtimefile.Info, first int) error {
 	if first == http.StatusOK {
 		return nil
 	}
+	anyID := info
+	anyID.ID = ""
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -417,6 +447,10 @@ func (s *Session) waitHealthy(ctx context.Context, client *http.Client, info run
 			return fmt.Errorf("harness: the runtime exited (%v); output:\n%s", s.proc.waitErr, s.proc.output.String())
 		case <-tick.C:
 			if runtimefile.CheckHealth(ctx, client, info) == nil {
+				return nil
+			}
+			if runtimefile.CheckHealth(ctx, client, anyID) == nil {
+				s.logger.Debug("the runtime answers health checks, but not with its own id", "id", info.ID)
 				return nil
 			}
 		}
