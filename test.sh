@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of genkit-runtime on a machine with Go and Node.js:
 # installs the pinned npm packages the end-to-end tests drive (the Genkit
-# CLI, its telemetry server, an MCP test server) and the SDK fixtures of the
-# conformance suite, checks formatting, vet and staticcheck,
+# CLI, its telemetry server, an MCP test server), the SDK fixtures of the
+# conformance suite and Debian's chromium (apt-get, when missing), checks
+# formatting, vet and staticcheck,
 # runs all Go tests with the race detector (end-to-end tests against the real
 # CLI included), then a short fuzz smoke run of every fuzz target.
 set -euo pipefail
@@ -19,6 +20,17 @@ echo "== npm ci (e2e/node)"
 echo "== SDK fixtures for the conformance suite (e2e/fixtures)"
 (cd e2e/fixtures/js && npm ci --no-audit --no-fund --loglevel=error)
 (cd e2e/fixtures/gosdk && go build -o gosdk-fixture .)
+
+echo "== chromium (the conformance HTML report is checked in it, headless)"
+if ! command -v chromium >/dev/null 2>&1; then
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  if ! { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null; }; then
+    # CI must check the report in a browser; elsewhere the test says why it skips.
+    if [ "${CI:-}" = "true" ]; then echo "installing chromium failed"; exit 1; fi
+    echo "chromium could not be installed; the HTML report test will be skipped"
+  fi
+fi
 
 echo "== go mod download"
 go mod download
