@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Regenerates the matrix of CONFORMANCE.md: runs the conformance suite
+# Regenerates CONFORMANCE.md and CONFORMANCE.html: runs the conformance suite
 # against genkit-runtime and the JS and Go SDK fixtures, over reflection v1
-# and v2, and renders the six reports into the file. Needs the fixtures
-# installed (./test.sh does it, or see e2e/fixtures/*/README.md).
+# and v2, renders the reports into the matrix of CONFORMANCE.md and into
+# CONFORMANCE.html (one self-contained page), and rewrites the map of the
+# suite's coverage of protocol.md §8. Needs the fixtures installed (./test.sh
+# does it, or see e2e/fixtures/*/README.md).
 set -euo pipefail
 cd "$(dirname "$0")"
 out=$(mktemp -d)
@@ -11,10 +13,12 @@ bin="$out/genkit-runtime"
 go build -o "$bin" ./cmd/genkit-runtime
 (cd e2e/fixtures/js && [ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error)
 (cd e2e/fixtures/gosdk && go build -o gosdk-fixture .)
+reports=()
 run() { # name, report, args...
   local name=$1 report=$2; shift 2
   "$bin" conformance --name "$name" --json "$out/$report.json" "$@" > "$out/$report.txt" 2>&1 || true
   tail -n 1 "$out/$report.txt"
+  reports+=("$out/$report.json")
 }
 run genkit-runtime grt-v1 --cmd "$bin"
 run genkit-runtime grt-v2 --v2 --cmd "$bin"
@@ -22,5 +26,5 @@ run "JS SDK 1.42" js-v1 --dir e2e/fixtures/js --cmd 'node index.js'
 run "JS SDK 1.42" js-v2 --v2 --dir e2e/fixtures/js --cmd 'node index.js'
 run "Go SDK v1.7.0" go-v1 --dir e2e/fixtures/gosdk --cmd ./gosdk-fixture
 run "Go SDK v1.7.0" go-v2 --v2 --dir e2e/fixtures/gosdk --cmd ./gosdk-fixture
-"$bin" conformance merge --update CONFORMANCE.md \
-  "$out/grt-v1.json" "$out/grt-v2.json" "$out/js-v1.json" "$out/js-v2.json" "$out/go-v1.json" "$out/go-v2.json"
+"$bin" conformance merge --update CONFORMANCE.md --html CONFORMANCE.html "${reports[@]}"
+"$bin" conformance coverage --update CONFORMANCE.md

@@ -79,6 +79,10 @@ type Launch struct {
 	// those the harness sets. The harness's own GENKIT_ENV and
 	// GENKIT_REFLECTION_V2_SERVER cannot be set here.
 	Env map[string]string `json:"env,omitempty"`
+	// ManagerDelayMs (v2) starts the manager only this long after the
+	// runtime, so the runtime's first dials fail, as when it is started
+	// before the Genkit CLI listens.
+	ManagerDelayMs int `json:"managerDelayMs,omitempty"`
 }
 
 // reservedEnv are the variables the harness sets itself.
@@ -323,6 +327,9 @@ func (c *Case) check() error {
 			if k == "" || strings.ContainsAny(k, "=\x00") || slices.Contains(reservedEnv, k) {
 				return fmt.Errorf("launch: cannot set the variable %q", k)
 			}
+		}
+		if c.Launch.ManagerDelayMs < 0 || (c.Launch.ManagerDelayMs > 0 && c.Transport != V2) {
+			return errors.New("launch: managerDelayMs is a positive delay, for transport v2")
 		}
 	}
 	started := map[string]bool{}

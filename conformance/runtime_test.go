@@ -119,12 +119,17 @@ type config struct {
 	// env is the runtime's environment, as the binary reads it:
 	// GENKIT_RUNTIME_ID and GENKIT_ENABLE_REALTIME_TELEMETRY.
 	env map[string]string
+	// managerDelay (v2) starts the manager this long after the runtime.
+	managerDelay time.Duration
+	// firstDialFatal (v2) makes the runtime give up when its first dial
+	// fails, as the Go SDK does (it panics).
+	firstDialFatal bool
 }
 
 // launcher returns the target's Launch: each launch starts another
 // in-process runtime with cfg and the case's environment, stopped when
 // the test ends.
-func (cfg config) launcher(t *testing.T, start func(*testing.T, config) *conformance.Target) func(context.Context, *conformance.Launch) (*conformance.Target, func(), error) {
+func (cfg config) launcher(t *testing.T, start func(*testing.T, config) (*conformance.Target, error)) func(context.Context, *conformance.Launch) (*conformance.Target, func(), error) {
 	return func(_ context.Context, l *conformance.Launch) (*conformance.Target, func(), error) {
 		c := cfg
 		c.env = maps.Clone(l.Env)
@@ -134,9 +139,14 @@ func (cfg config) launcher(t *testing.T, start func(*testing.T, config) *conform
 		if cfg.launchEnv != nil {
 			cfg.launchEnv(c.env)
 		}
-		return start(t, c), func() {}, nil
+		c.managerDelay = time.Duration(l.ManagerDelayMs) * time.Millisecond
+		target, err := start(t, c)
+		return target, func() {}, err
 	}
 }
+
+// launchV1 is startV1 as a launcher's start.
+func launchV1(t *testing.T, cfg config) (*conformance.Target, error) { return startV1(t, cfg), nil }
 
 // newClient returns the client the suite makes its v1 requests with; its
 // connections are closed when the test ends.
@@ -217,7 +227,7 @@ func startV1(t *testing.T, cfg config) *conformance.Target {
 		URL: srv.URL, HTTPClient: client,
 		Sink: sink, SinkURL: sinkURL,
 		RuntimeFile: file,
-		Launch:      cfg.launcher(t, startV1),
+		Launch:      cfg.launcher(t, launchV1),
 	}
 }
 
@@ -245,14 +255,33 @@ func healthStatus(t *testing.T, client *http.Client, url string) (int, string) {
 // GENKIT_RUNTIME_ID, else "conformance-selftest".
 func startV2(t *testing.T, cfg config) *conformance.Target {
 	t.Helper()
+	target, err := launchV2(t, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return target
+}
+
+// launchV2 is startV2, returning an error for a runtime that does not
+// register.
+func launchV2(t *testing.T, cfg config) (*conformance.Target, error) {
+	t.Helper()
 	sink, sinkURL := newSink(t, cfg.sink)
 	tel := newTelemetry(t, cfg.env["GENKIT_ENABLE_REALTIME_TELEMETRY"] == "true")
 	reg := newRegistry(t, tel)
 	rec := &v2manager.Recorder{}
 	m := v2manager.New(&v2manager.Options{TelemetryServerURL: sinkURL, OnMessage: rec.Record})
-	msrv := serve(t, m)
 	t.Cleanup(func() { m.Close() })
-	url := "ws" + strings.TrimPrefix(msrv.URL, "http")
+	msrv := httptest.NewUnstartedServer(m)
+	t.Cleanup(msrv.Close)
+	addr := msrv.Listener.Addr().String()
+	if cfg.managerDelay > 0 {
+		// Nothing listens there until the delay is over.
+		msrv.Listener.Close()
+	} else {
+		msrv.Start()
+	}
+	url := "ws://" + addr
 	if cfg.relay != nil {
 		url = startRelay(t, url, cfg.relay)
 	}
@@ -269,27 +298,45 @@ func startV2(t *testing.T, cfg config) *conformance.Target {
 		Flusher:        tel.exporter,
 		OnTelemetryURL: tel.exporter.SetURL,
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		c.Run(ctx)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
+	// A runtime giving up on a failed first dial never runs its client.
+	if !cfg.firstDialFatal || cfg.managerDelay == 0 {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			c.Run(ctx)
+		}()
+		t.Cleanup(func() {
+			cancel()
+			<-done
+		})
+	}
+	if cfg.managerDelay > 0 {
+		timer := time.NewTimer(cfg.managerDelay)
+		select {
+		case <-timer.C:
+		case <-t.Context().Done():
+			timer.Stop()
+			return nil, t.Context().Err()
+		}
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, err
+		}
+		msrv.Listener = l
+		msrv.Start()
+	}
 	wctx, wcancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer wcancel()
 	if _, err := m.WaitRuntime(wctx, ""); err != nil {
-		t.Fatalf("the in-process v2 runtime did not register: %v", err)
+		return nil, fmt.Errorf("the in-process v2 runtime did not register: %w", err)
 	}
 	return &conformance.Target{
 		Name: "genkit-runtime (in-process)", Transport: conformance.V2,
 		Manager: m, Messages: rec,
 		Sink: sink, SinkURL: sinkURL,
-		Launch: cfg.launcher(t, startV2),
-	}
+		Launch: cfg.launcher(t, launchV2),
+	}, nil
 }
 
 // startRelay serves a WebSocket relay to the manager at upstream and

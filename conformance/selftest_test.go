@@ -147,6 +147,9 @@ type breakage struct {
 	// launchEnv edits the environment of the runtimes cases launch.
 	sink      func(http.Handler) http.Handler
 	launchEnv func(env map[string]string)
+	// firstDialFatal makes v2 runtimes give up when their first dial
+	// fails.
+	firstDialFatal bool
 	// rule is the rule broken; at least one failing case cites it.
 	rule string
 	// fail lists every case that must fail, and no other may.
@@ -215,7 +218,7 @@ func runBreakages(t *testing.T, transport conformance.Transport, breakages []bre
 		t.Run(b.name, func(t *testing.T) {
 			t.Parallel()
 			var target *conformance.Target
-			cfg := config{wrap: b.v1, relay: b.v2, sink: b.sink, launchEnv: b.launchEnv}
+			cfg := config{wrap: b.v1, relay: b.v2, sink: b.sink, launchEnv: b.launchEnv, firstDialFatal: b.firstDialFatal}
 			if transport == conformance.V1 {
 				target = startV1(t, cfg)
 			} else {
@@ -338,6 +341,10 @@ func TestSuiteCatchesBrokenV2Runtimes(t *testing.T) {
 		name: "streamChunks held until the result", v2: holdStreamChunks(),
 		rule: "protocol.md §5.2", diff: "earlyChunkMs",
 		fail: []string{"run/stream-incremental"},
+	}, {
+		name: "a failed first dial is fatal", firstDialFatal: true,
+		rule: "protocol.md §8.29", diff: "did not register", exact: true,
+		fail: []string{"v2/start-before-manager"},
 	}, {
 		name: "register ignores GENKIT_RUNTIME_ID", v2: registerAsPID,
 		rule: "protocol.md §8.30 GENKIT_RUNTIME_ID", diff: "request.params.id", exact: true,

@@ -71,6 +71,10 @@ type LaunchOptions struct {
 	// environment: the suite announces it through /api/notify (v1) or
 	// the register answer (v2), which is part of what it tests.
 	Env []string
+	// ManagerDelay (V2) makes the manager listen only this long after the
+	// command is started, on the address already given to it, so its
+	// first dials fail.
+	ManagerDelay time.Duration
 	// StartTimeout bounds the start; if zero, DefaultStartTimeout.
 	StartTimeout time.Duration
 	// StopTimeout bounds the wait after SIGTERM; if zero,
@@ -132,11 +136,16 @@ func (s *Session) serve(h http.Handler) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	return s.serveOn(l, h), nil
+}
+
+// serveOn serves h on l and returns its http:// URL.
+func (s *Session) serveOn(l net.Listener, h http.Handler) string {
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(s.logger.Handler(), slog.LevelDebug)}
 	s.servers = append(s.servers, srv)
 	s.serveWG.Go(func() { srv.Serve(l) })
-	return "http://" + l.Addr().String(), nil
+	return "http://" + l.Addr().String()
 }
 
 // Launch starts the command and returns a session once the runtime is
@@ -221,6 +230,7 @@ func relaunch(ctx context.Context, o LaunchOptions, l *conformance.Launch) (*con
 	for _, k := range slices.Sorted(maps.Keys(l.Env)) {
 		o.ExtraEnv = append(o.ExtraEnv, k+"="+l.Env[k])
 	}
+	o.ManagerDelay = time.Duration(l.ManagerDelayMs) * time.Millisecond
 	sess, err := Launch(ctx, &o)
 	if err != nil {
 		return nil, nil, err
@@ -463,15 +473,29 @@ func (s *Session) launchV2(ctx context.Context, o *LaunchOptions, dir string, en
 	rec := &v2manager.Recorder{}
 	m := v2manager.New(&v2manager.Options{TelemetryServerURL: sinkURL, OnMessage: rec.Record, Logger: s.logger})
 	s.manager = m
-	u, err := s.serve(m)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
+	}
+	addr := l.Addr().String()
+	var u string
+	if o.ManagerDelay > 0 {
+		// Nothing listens there until listenLate.
+		l.Close()
+		u = "http://" + addr
+	} else {
+		u = s.serveOn(l, m)
 	}
 	s.Target.Manager, s.Target.Messages = m, rec
 	wsURL := "ws" + strings.TrimPrefix(u, "http")
 	env = append(env, "GENKIT_REFLECTION_V2_SERVER="+wsURL)
 	if s.proc, err = startProcess(o.Command, dir, env, o.Output); err != nil {
 		return err
+	}
+	if o.ManagerDelay > 0 {
+		if err := s.listenLate(ctx, addr, m, o.ManagerDelay); err != nil {
+			return err
+		}
 	}
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -490,6 +514,26 @@ func (s *Session) launchV2(ctx context.Context, o *LaunchOptions, dir string, en
 		}
 		return fmt.Errorf("harness: no runtime registered with %s: %w; output:\n%s", wsURL, err, s.proc.output.String())
 	}
+	return nil
+}
+
+// listenLate waits delay, unless the runtime exits first, then serves the
+// manager at addr.
+func (s *Session) listenLate(ctx context.Context, addr string, m *v2manager.Manager, delay time.Duration) error {
+	t := time.NewTimer(delay)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.proc.exited:
+		return fmt.Errorf("harness: the runtime exited while the manager was not listening yet (%v); output:\n%s", s.proc.waitErr, s.proc.output.String())
+	case <-t.C:
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("harness: listening late for the runtime: %w", err)
+	}
+	s.serveOn(l, m)
 	return nil
 }
 
