@@ -50,7 +50,13 @@ type telemetry struct {
 func newTelemetry(t *testing.T, realtime bool) *telemetry {
 	t.Helper()
 	store := tracestore.New(nil)
-	exp := traceexport.New(&traceexport.Options{Concurrency: 8, Linger: 20 * time.Millisecond, Realtime: realtime})
+	// A post to the sink may take longer than the default stall timeout
+	// on a loaded machine (the race detector, parallel suites); the
+	// runtime would then stop waiting for its trace before the result,
+	// and trace/exported-before-result fail for a reason no breakage is
+	// about. The flush stays bounded by the handler's flush timeout.
+	exp := traceexport.New(&traceexport.Options{Concurrency: 8, Linger: 20 * time.Millisecond, Realtime: realtime,
+		StallTimeout: 5 * time.Second})
 	tp := sdktrace.NewTracerProvider(
 		sdktrace.WithSampler(sdktrace.AlwaysSample()),
 		sdktrace.WithSpanProcessor(store),

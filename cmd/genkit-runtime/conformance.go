@@ -99,7 +99,7 @@ func runConformance(ctx context.Context, args []string, stdout, stderr io.Writer
 	startTimeout := fs.Duration("start-timeout", harness.DefaultStartTimeout, "how long the launched runtime gets to become reachable")
 	stopTimeout := fs.Duration("stop-timeout", harness.DefaultStopTimeout, "how long the launched runtime gets to exit after SIGTERM before SIGKILL")
 	verbose := fs.Bool("v", false, "copy the launched runtime's output to standard error")
-	if code, ok := parseFlags(fs, args, stderr); !ok {
+	if code, ok := parseFlags(fs, args, false, stderr); !ok {
 		return code
 	}
 	usage := func(msg string) int {
@@ -190,16 +190,17 @@ func newConformanceFlags(name string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
-// parseFlags parses args; when it returns false the command ends with
-// the status it returns (0 after -help).
-func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) (int, bool) {
+// parseFlags parses args, which may hold operands after the flags only
+// when operands is set; when it returns false the command ends with the
+// status it returns (0 after -help).
+func parseFlags(fs *flag.FlagSet, args []string, operands bool, stderr io.Writer) (int, bool) {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitPass, false
 		}
 		return exitCantRun, false
 	}
-	if fs.NArg() > 0 && fs.Name() != "genkit-runtime conformance merge" {
+	if fs.NArg() > 0 && !operands {
 		fmt.Fprintf(stderr, "%s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
 		return exitCantRun, false
 	}
@@ -289,7 +290,7 @@ func runConformanceList(args []string, stdout, stderr io.Writer) int {
 	fs := newConformanceFlags("genkit-runtime conformance list", stderr)
 	cases := fs.String("cases", "", "folder of case files to list instead of the built-in ones")
 	only := fs.String("run", "", "list only the cases whose id matches this regular expression")
-	if code, ok := parseFlags(fs, args, stderr); !ok {
+	if code, ok := parseFlags(fs, args, false, stderr); !ok {
 		return code
 	}
 	suite, err := loadSuite(*cases, *only)
@@ -309,7 +310,7 @@ func runConformanceCoverage(args []string, stdout, stderr io.Writer) int {
 	fs := newConformanceFlags("genkit-runtime conformance coverage", stderr)
 	cases := fs.String("cases", "", "folder of case files to map instead of the built-in ones")
 	update := fs.String("update", "", "rewrite the coverage section (between "+conformance.CoverageBegin+" and "+conformance.CoverageEnd+") of this Markdown file")
-	if code, ok := parseFlags(fs, args, stderr); !ok {
+	if code, ok := parseFlags(fs, args, false, stderr); !ok {
 		return code
 	}
 	suite, err := loadSuite(*cases, "")
@@ -335,7 +336,7 @@ func runConformanceMerge(args []string, stdout, stderr io.Writer) int {
 	out := fs.String("out", "", "write the Markdown matrix to this file (default: standard output, unless another output is given)")
 	htmlOut := fs.String("html", "", "write the matrix as a self-contained HTML page to this file")
 	junitOut := fs.String("junit", "", "write the reports as JUnit XML to this file")
-	if code, ok := parseFlags(fs, args, stderr); !ok {
+	if code, ok := parseFlags(fs, args, true, stderr); !ok {
 		return code
 	}
 	fail := func(err error) int {
