@@ -10,8 +10,9 @@ import (
 // WriteHTML writes reports as one self-contained HTML page (no scripts,
 // styles inline, nothing fetched): the matrix of cases × reports, each
 // cell coloured by outcome, with the failure count of each column; then
-// each failure's diff; then the rules the cases cite, each with the cases
-// citing it.
+// each failure's diff; then the rules the cases cite, each with what it
+// asks (for the rules of protocol.md §8, see Rules) and the cases citing
+// it.
 //
 // The page is meant to be read by people and by tools: each case row is
 // a <tr class="case" data-case="ID">, each outcome cell has
@@ -53,8 +54,8 @@ type htmlFailure struct {
 }
 
 type htmlRule struct {
-	Rule  string
-	Cases []string
+	Rule, Title string // Title, for a rule of the catalogue (Rules)
+	Cases       []string
 }
 
 func newHTMLData(reports []*Report) htmlData {
@@ -110,10 +111,17 @@ func newHTMLData(reports []*Report) htmlData {
 		names = append(names, r)
 	}
 	slices.SortFunc(names, compareRules)
+	catalogue := Rules()
 	for _, r := range names {
 		cs := rules[r]
 		slices.Sort(cs)
-		d.Rules = append(d.Rules, htmlRule{Rule: r, Cases: cs})
+		hr := htmlRule{Rule: r, Cases: cs}
+		for _, c := range catalogue {
+			if Cites(r, c.Rule) {
+				hr.Title = c.Title
+			}
+		}
+		d.Rules = append(d.Rules, hr)
 	}
 	return d
 }
@@ -179,9 +187,9 @@ code { font-size: 12px; }
 {{end}}
 <h2 id="rules">Rules</h2>
 <table id="rules-table">
-<thead><tr><th>rule</th><th>cases citing it</th></tr></thead>
+<thead><tr><th>rule</th><th>what it asks</th><th>cases citing it</th></tr></thead>
 <tbody>
-{{range .Rules}}<tr class="rule"><td>{{.Rule}}</td><td>{{range $i, $c := .Cases}}{{if $i}}, {{end}}<code>{{$c}}</code>{{end}}</td></tr>
+{{range .Rules}}<tr class="rule"><td>{{.Rule}}</td><td>{{.Title}}</td><td>{{range $i, $c := .Cases}}{{if $i}}, {{end}}<code>{{$c}}</code>{{end}}</td></tr>
 {{end}}</tbody>
 </table>
 </body>
