@@ -81,6 +81,7 @@ func (s *Suite) Run(ctx context.Context, t *Target, opts *RunOptions) (*Report, 
 		o = *opts
 	}
 	r := newRunner(t, o)
+	defer r.client.CloseIdleConnections()
 	rep := &Report{Target: t.Name, Transport: t.Transport, SuiteVersion: s.Version(), Command: t.Command, Started: time.Now()}
 	if t.Transport == V1 {
 		rep.URL = t.URL
@@ -304,6 +305,7 @@ func (r *runner) runLaunched(ctx context.Context, c *Case) CaseResult {
 	}
 	defer stop()
 	sub := newRunner(t, RunOptions{Logger: r.logger, TraceTimeout: r.traceTimeout})
+	defer sub.client.CloseIdleConnections()
 	if problems := sub.setup(ctx, &Report{}); len(problems) > 0 {
 		r.logger.Debug("setup of a launched runtime", "case", c.ID, "problems", problems)
 	}
