@@ -3,10 +3,11 @@
 # installs the pinned npm packages the end-to-end tests drive (the Genkit
 # CLI, its telemetry server, an MCP test server) and the SDK fixtures of the
 # conformance suite (JS, Go, and Python in a virtual environment from
-# hash-pinned requirements), builds the pinned Jaeger the OTLP tests export
-# to, checks that spec/schemas is what the pinned CLI's zod schemas
-# generate, validates spec/openapi.yaml and runs Schemathesis against the
-# binary (spec/check.sh, with pinned PyPI packages in a virtual
+# hash-pinned requirements), Debian's chromium (apt-get, when missing; the
+# conformance HTML report is checked in it), builds the pinned Jaeger the
+# OTLP tests export to, checks that spec/schemas is what the pinned CLI's zod
+# schemas generate, validates spec/openapi.yaml and runs Schemathesis against
+# the binary (spec/check.sh, with pinned PyPI packages in a virtual
 # environment), checks formatting, vet and staticcheck (with the doc checks
 # of staticcheck.conf), runs all Go tests with the race detector (end-to-end
 # tests against the real CLI included), the concurrency tests again many
@@ -35,6 +36,17 @@ if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
 fi
 (cd e2e/fixtures/python && python3 -m venv .venv &&
   .venv/bin/pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements.txt)
+
+echo "== chromium (the conformance HTML report is checked in it, headless)"
+if ! command -v chromium >/dev/null 2>&1; then
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  if ! { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null; }; then
+    # CI must check the report in a browser; elsewhere the test says why it skips.
+    if [ "${CI:-}" = "true" ]; then echo "installing chromium failed"; exit 1; fi
+    echo "chromium could not be installed; the HTML report test will be skipped"
+  fi
+fi
 
 echo "== go mod download"
 go mod download

@@ -2,9 +2,16 @@ package conformance_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"maps"
+	"net"
 	"net/http"
+	"net/http/httptest"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -351,4 +358,127 @@ func nullMetadataValue(next http.Handler) http.Handler {
 			}
 			return out
 		})(next)
+}
+
+// healthPIDPortOnly compares the id of a health check with <pid>-<port>
+// only, and answers 503 to any other, the advertised GENKIT_RUNTIME_ID
+// included, as JS and the Go SDK do (protocol.md §1.2, §8.9).
+func healthPIDPortOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/api/__health" {
+			_, port, _ := net.SplitHostPort(r.Host)
+			if id := r.URL.Query().Get("id"); id != "" && id != fmt.Sprintf("%d-%s", os.Getpid(), port) {
+				http.Error(w, "Invalid runtime ID", http.StatusServiceUnavailable)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// runOutlivesClient runs actions on a context the client's going away
+// does not cancel, as JS does (protocol.md §1.4, §8.8); cancelAction
+// still cancels them.
+func runOutlivesClient(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if isRun(r) {
+			r = r.WithContext(context.WithoutCancel(r.Context()))
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// streamParamServerError answers 500 to a run whose ?stream is neither
+// true nor false, as the Go SDK does (protocol.md §8.33).
+func streamParamServerError(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if v := r.URL.Query().Get("stream"); isRun(r) && r.URL.Query().Has("stream") && v != "true" && v != "false" {
+			http.Error(w, "strconv.ParseBool: parsing "+strconv.Quote(v)+": invalid syntax", http.StatusInternalServerError)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// spacedErrorJSON writes the final {"error": ...} object of unstreamed
+// runs the way the Go SDK formats it by hand, {"error": <Status> }
+// (protocol.md §8.7).
+var spacedErrorJSON = rewrite(func(r *http.Request) bool { return isRun(r) && !isStreamedRun(r) }, nil,
+	func(line []byte, final bool) []byte {
+		rest, ok := bytes.CutPrefix(line, []byte(`{"error":`))
+		if !final || !ok {
+			return line
+		}
+		return append(append([]byte(`{"error": `), bytes.TrimSuffix(rest, []byte("}"))...), []byte(" }")...)
+	})
+
+// emptyTraceFields changes the runtime's trace exports on their way to
+// the sink as the Go SDK sends them (protocol.md §8.20): a batch holding
+// the root and other spans is split in two, the other spans first, and
+// every batch without the root carries displayName "", startTime 0 and
+// endTime 0.
+func emptyTraceFields(sink http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, "/api/traces") {
+			sink.ServeHTTP(w, r)
+			return
+		}
+		body, err := io.ReadAll(r.Body)
+		var doc map[string]any
+		if err != nil || json.Unmarshal(body, &doc) != nil {
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			sink.ServeHTTP(w, r)
+			return
+		}
+		spans, _ := doc["spans"].(map[string]any)
+		root, others := map[string]any{}, map[string]any{}
+		for id, sp := range spans {
+			if m, _ := sp.(map[string]any); m != nil && m["parentSpanId"] == nil {
+				root[id] = sp
+			} else {
+				others[id] = sp
+			}
+		}
+		post := func(w http.ResponseWriter, d map[string]any) {
+			b, _ := json.Marshal(d)
+			req := r.Clone(r.Context())
+			req.Body = io.NopCloser(bytes.NewReader(b))
+			req.ContentLength = int64(len(b))
+			sink.ServeHTTP(w, req)
+		}
+		if len(others) > 0 {
+			child := maps.Clone(doc)
+			child["spans"] = others
+			child["displayName"], child["startTime"], child["endTime"] = "", 0, 0
+			if len(root) == 0 {
+				post(w, child)
+				return
+			}
+			post(httptest.NewRecorder(), child)
+		}
+		doc["spans"] = root
+		post(w, doc)
+	})
+}
+
+// noRealtime drops GENKIT_ENABLE_REALTIME_TELEMETRY from the environment
+// of launched runtimes: they export spans only when they end, as the Go
+// SDK does (protocol.md §8.22).
+func noRealtime(env map[string]string) { delete(env, "GENKIT_ENABLE_REALTIME_TELEMETRY") }
+
+// registerAsPID registers every v2 runtime under its process id, whatever
+// GENKIT_RUNTIME_ID says (protocol.md §8.30).
+func registerAsPID(frame []byte) [][]byte {
+	var msg map[string]any
+	if err := json.Unmarshal(frame, &msg); err != nil || msg["method"] != "register" {
+		return [][]byte{frame}
+	}
+	if p, ok := msg["params"].(map[string]any); ok {
+		p["id"] = strconv.Itoa(os.Getpid())
+	}
+	b, err := json.Marshal(msg)
+	if err != nil {
+		return [][]byte{frame}
+	}
+	return [][]byte{b}
 }

@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -58,15 +59,37 @@ type Case struct {
 	Requires []string `json:"requires,omitempty"`
 	// Needs lists target capabilities (NeedRuntimeFile, NeedProcess).
 	Needs []string `json:"needs,omitempty"`
+	// Launch, if set, makes the case control how the runtime is
+	// launched: it runs against a runtime of its own, started for it with
+	// these settings and stopped after it. The case is unsupported when
+	// the suite did not start the runtime under test (Target.Launch).
+	Launch *Launch `json:"launch,omitempty"`
 	// Notes explains a subtle point of the case; it is not checked.
 	Notes string `json:"notes,omitempty"`
 	// Steps run in order. After a step fails, the following steps run only
 	// if they are marked Always.
 	Steps []*Step `json:"steps"`
+
+	digest [sha256.Size]byte // of the compacted case file, for Suite.Version
 }
 
+// Launch is how a case starts its own runtime.
+type Launch struct {
+	// Env holds environment variables to set for the runtime, besides
+	// those the harness sets. The harness's own GENKIT_ENV and
+	// GENKIT_REFLECTION_V2_SERVER cannot be set here.
+	Env map[string]string `json:"env,omitempty"`
+	// ManagerDelayMs (v2) starts the manager only this long after the
+	// runtime, so the runtime's first dials fail, as when it is started
+	// before the Genkit CLI listens.
+	ManagerDelayMs int `json:"managerDelayMs,omitempty"`
+}
+
+// reservedEnv are the variables the harness sets itself.
+var reservedEnv = []string{"GENKIT_ENV", "GENKIT_REFLECTION_V2_SERVER"}
+
 // Step is one exchange of a case and its assertions. Exactly one of HTTP,
-// Run, Start, Cancel, Await, RPC, Notify, Trace, RuntimeFile, Register and
+// Run, Start, Cancel, Await, HangUp, RPC, Notify, Trace, RuntimeFile, Register and
 // Shutdown is set.
 type Step struct {
 	// Name labels the step in reports.
@@ -83,6 +106,9 @@ type Step struct {
 	Cancel *CancelStep `json:"cancel,omitempty"`
 	// Await waits for the outcome of the named started run.
 	Await string `json:"await,omitempty"`
+	// HangUp closes the connection of the named started run (v1), as a
+	// client that goes away mid-run does, and waits until it is closed.
+	HangUp string `json:"hangUp,omitempty"`
 	// RPC sends one JSON-RPC request (v2).
 	RPC *RPCStep `json:"rpc,omitempty"`
 	// Notify sends one JSON-RPC notification (v2).
@@ -211,6 +237,7 @@ func (s *Step) action() (string, error) {
 	add(s.Start != nil, "start")
 	add(s.Cancel != nil, "cancel")
 	add(s.Await != "", "await")
+	add(s.HangUp != "", "hangUp")
 	add(s.RPC != nil, "rpc")
 	add(s.Notify != nil, "notify")
 	add(s.Trace != nil, "trace")
@@ -257,6 +284,11 @@ func ParseCase(id string, data []byte) (*Case, error) {
 	if err := c.check(); err != nil {
 		return nil, fmt.Errorf("case %s: %w", id, err)
 	}
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, data); err != nil {
+		return nil, fmt.Errorf("case %s: %w", id, err)
+	}
+	c.digest = sha256.Sum256(compact.Bytes())
 	return &c, nil
 }
 
@@ -290,6 +322,16 @@ func (c *Case) check() error {
 	if len(c.Steps) == 0 {
 		return errors.New("steps are required")
 	}
+	if c.Launch != nil {
+		for k := range c.Launch.Env {
+			if k == "" || strings.ContainsAny(k, "=\x00") || slices.Contains(reservedEnv, k) {
+				return fmt.Errorf("launch: cannot set the variable %q", k)
+			}
+		}
+		if c.Launch.ManagerDelayMs < 0 || (c.Launch.ManagerDelayMs > 0 && c.Transport != V2) {
+			return errors.New("launch: managerDelayMs is a positive delay, for transport v2")
+		}
+	}
 	started := map[string]bool{}
 	for i, s := range c.Steps {
 		if s == nil {
@@ -310,7 +352,7 @@ func (s *Step) check(c *Case, started map[string]bool) error {
 	if err != nil {
 		return err
 	}
-	v1Only := kind == "http" || kind == "runtimeFile"
+	v1Only := kind == "http" || kind == "runtimeFile" || kind == "hangUp"
 	v2Only := kind == "rpc" || kind == "notify" || kind == "register"
 	switch {
 	case v1Only && c.Transport != V1:
@@ -369,6 +411,10 @@ func (s *Step) check(c *Case, started map[string]bool) error {
 	case "await":
 		if !started[s.Await] {
 			return fmt.Errorf("await of run %q, which no earlier step starts", s.Await)
+		}
+	case "hangUp":
+		if !started[s.HangUp] {
+			return fmt.Errorf("hangUp of run %q, which no earlier step starts", s.HangUp)
 		}
 	case "rpc":
 		if s.RPC.Method == "" {

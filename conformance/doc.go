@@ -3,10 +3,15 @@
 // comes back, run against one runtime over reflection v1 (HTTP, the runtime
 // serves) or v2 (WebSocket JSON-RPC, the runtime dials a manager).
 //
-// Load or LoadDir reads the case files into a Suite; Suite.Run runs them
-// against a Target and returns a Report, which renders as text, JSON or
-// Markdown, and several reports as one matrix (WriteMatrix). The package
-// never launches anything: package conformance/harness starts a runtime
+// The suite's cases are built into the package (CasesFS, Embedded); Load
+// or LoadDir reads other case files into a Suite. Suite.Version is a
+// digest of the case set, named in every report. Suite.Run runs the cases
+// against a Target and returns a Report, which renders as text, JSON,
+// Markdown or JUnit XML (WriteJUnit), and several reports as one Markdown
+// matrix (WriteMatrix) or HTML page (WriteHTML). Report.CompareBaseline
+// checks a run against the cases it is expected to fail. Rules and
+// CoverageOf map the rules of protocol.md §8 to the cases citing them. The
+// package never launches anything: package conformance/harness starts a runtime
 // command, or attaches to a running one, and builds the Target, with a
 // recording telemetry server (Sink) and, for v2, the manager. Tests may
 // assemble a Target around in-process servers.
@@ -17,8 +22,10 @@
 // "protocol.md §1.3"), optionally the transport it is limited to, the
 // action keys it requires (a runtime listing none of an entry's
 // '|'-separated alternatives makes the case unsupported, not failed), the
-// target capabilities it needs, notes, and its steps. Unknown members are
-// errors, so a misspelt assertion cannot pass silently.
+// target capabilities it needs, how to launch its own runtime if it
+// controls that (see Launch: environment variables, a v2 manager that
+// listens late), notes, and its steps. Unknown members are errors, so a
+// misspelt assertion cannot pass silently.
 //
 // Each step does one thing (see Step) and produces an observation, a JSON
 // object, which its expect patterns must match (expectV1 and expectV2 add
@@ -41,6 +48,8 @@
 //     run, and exportedAtEnd, whether the sink held the run's ended root
 //     span when its result arrived.
 //   - start: started and traceId, once the trace id is known.
+//   - hangUp (v1): hungUp, false when the run had already ended; the
+//     started run's connection is then closed.
 //   - cancel: the answer to /api/cancelAction (v1) or cancelAction (v2).
 //   - rpc (v2): result or error, the response frame and, for listActions
 //     and listValues, cliAccepts: whether the manager, which validates as
@@ -50,7 +59,9 @@
 //   - trace: the trace as the sink merged it: complete, posts, invalid
 //     (validation errors of its posts), via (the sink paths posted to),
 //     spanCount, root, children (by start time), spans (by display name),
-//     maxEndPosts and traceLevel.
+//     maxEndPosts, traceLevel, batches (for each post: hasRoot, spanCount
+//     and the trace-level fields it carried), startPosts (spans posted
+//     while running) and rootStartPosted.
 //   - runtimeFile, register and shutdown: the runtime file and its first
 //     health check, the v2 register exchange, and how the runtime ended on
 //     SIGTERM.

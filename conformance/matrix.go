@@ -2,10 +2,8 @@ package conformance
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strings"
 )
@@ -80,6 +78,9 @@ func WriteMatrix(w io.Writer, reports []*Report) error {
 			if r.Command != "" {
 				fmt.Fprintf(&b, ", started with `%s`", r.Command)
 			}
+			if r.SuiteVersion != "" {
+				fmt.Fprintf(&b, "; suite `%s`", r.SuiteVersion)
+			}
 			b.WriteString(".\n\n")
 		}
 		for _, s := range r.Setup {
@@ -124,21 +125,5 @@ const (
 // and MatrixEnd with the matrix of reports, leaving the rest of the file
 // as it is.
 func UpdateMatrix(path string, reports []*Report) error {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	i := bytes.Index(data, []byte(MatrixBegin))
-	j := bytes.Index(data, []byte(MatrixEnd))
-	if i < 0 || j < i {
-		return errors.New(path + ": no " + MatrixBegin + " ... " + MatrixEnd + " section")
-	}
-	var b bytes.Buffer
-	b.Write(data[:i+len(MatrixBegin)])
-	b.WriteString("\n")
-	if err := WriteMatrix(&b, reports); err != nil {
-		return err
-	}
-	b.Write(data[j:])
-	return os.WriteFile(path, b.Bytes(), 0o644)
+	return updateSection(path, MatrixBegin, MatrixEnd, func(w io.Writer) error { return WriteMatrix(w, reports) })
 }

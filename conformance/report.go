@@ -28,6 +28,9 @@ type Report struct {
 	// Target names the runtime, Transport the transport tested.
 	Target    string    `json:"target"`
 	Transport Transport `json:"transport"`
+	// SuiteVersion identifies the case set that ran (Suite.Version), so
+	// that two reports can be compared.
+	SuiteVersion string `json:"suiteVersion"`
 	// Command started the runtime; URL is where it was reached (v1).
 	Command string `json:"command,omitempty"`
 	URL     string `json:"url,omitempty"`
@@ -138,7 +141,7 @@ func (r *Report) WriteText(w io.Writer) error {
 	if r.GenkitVersion != "" {
 		fmt.Fprintf(&b, " (%s)", r.GenkitVersion)
 	}
-	b.WriteString("\n")
+	fmt.Fprintf(&b, ", suite %s\n", r.SuiteVersion)
 	for _, s := range r.Setup {
 		fmt.Fprintf(&b, "setup: %s\n", s)
 	}
@@ -230,6 +233,7 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	if r.URL != "" {
 		fmt.Fprintf(&b, "- url: %s\n", r.URL)
 	}
+	fmt.Fprintf(&b, "- suite: `%s`\n", r.SuiteVersion)
 	fmt.Fprintf(&b, "- %d passed, %d failed, %d unsupported, of %d cases in %s\n\n",
 		r.Summary.Pass, r.Summary.Fail, r.Summary.Unsupported, len(r.Cases), r.Duration)
 	if r.Schema != nil {

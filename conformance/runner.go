@@ -83,17 +83,9 @@ func (s *Suite) Run(ctx context.Context, t *Target, opts *RunOptions) (*Report, 
 	if opts != nil {
 		o = *opts
 	}
-	r := &runner{t: t, client: t.HTTPClient, logger: o.Logger, traceTimeout: o.TraceTimeout}
-	if r.traceTimeout <= 0 {
-		r.traceTimeout = DefaultTraceTimeout
-	}
-	if r.client == nil {
-		r.client = &http.Client{Transport: &http.Transport{Proxy: nil, DisableCompression: true}}
-	}
-	if r.logger == nil {
-		r.logger = slog.New(slog.DiscardHandler)
-	}
-	rep := &Report{Target: t.Name, Transport: t.Transport, Command: t.Command, Started: time.Now()}
+	r := newRunner(t, o)
+	defer r.client.CloseIdleConnections()
+	rep := &Report{Target: t.Name, Transport: t.Transport, SuiteVersion: s.Version(), Command: t.Command, Started: time.Now()}
 	if t.Transport == V1 {
 		rep.URL = t.URL
 	}
@@ -138,6 +130,21 @@ func (s *Suite) Run(ctx context.Context, t *Target, opts *RunOptions) (*Report, 
 		rep.Output = t.Output()
 	}
 	return rep, ctx.Err()
+}
+
+// newRunner returns a runner of the target, with o's bounds and logger.
+func newRunner(t *Target, o RunOptions) *runner {
+	r := &runner{t: t, client: t.HTTPClient, logger: o.Logger, traceTimeout: o.TraceTimeout}
+	if r.traceTimeout <= 0 {
+		r.traceTimeout = DefaultTraceTimeout
+	}
+	if r.client == nil {
+		r.client = &http.Client{Transport: &http.Transport{Proxy: nil, DisableCompression: true}}
+	}
+	if r.logger == nil {
+		r.logger = slog.New(slog.DiscardHandler)
+	}
+	return r
 }
 
 func (t *Target) check() error {
@@ -274,7 +281,53 @@ type bgRun struct {
 	obs     map[string]any // the outcome, once done is closed
 }
 
+// runCase runs a case against the runner's target, or against a runtime
+// of its own when the case controls the launch.
 func (r *runner) runCase(ctx context.Context, c *Case) CaseResult {
+	if c.Launch != nil {
+		return r.runLaunched(ctx, c)
+	}
+	return r.runSteps(ctx, c)
+}
+
+// runLaunched starts a runtime for the case with the case's launch
+// settings, runs the case against it and stops it.
+func (r *runner) runLaunched(ctx context.Context, c *Case) CaseResult {
+	start := time.Now()
+	res := CaseResult{ID: c.ID, Title: c.Title, Rules: c.Rules}
+	if r.t.Launch == nil {
+		res.Outcome, res.Reason = Unsupported, "the suite did not start the runtime, so it cannot start another with the case's settings"
+		return res
+	}
+	t, stop, err := r.t.Launch(ctx, c.Launch)
+	if err == nil {
+		err = t.check()
+		if err != nil {
+			stop()
+		}
+	}
+	if err != nil {
+		res.Outcome = Fail
+		res.Steps = []StepResult{{Step: "launch", Error: err.Error()}}
+		res.Duration = Duration(time.Since(start))
+		return res
+	}
+	defer stop()
+	sub := newRunner(t, RunOptions{Logger: r.logger, TraceTimeout: r.traceTimeout})
+	// The launched runtime's messages are validated and counted with the
+	// suite's.
+	sub.schema = r.schema
+	defer sub.client.CloseIdleConnections()
+	if problems := sub.setup(ctx, &Report{}); len(problems) > 0 {
+		r.logger.Debug("setup of a launched runtime", "case", c.ID, "problems", problems)
+	}
+	res = sub.runSteps(ctx, c)
+	res.Duration = Duration(time.Since(start))
+	return res
+}
+
+// runSteps runs the case's steps against the runner's target.
+func (r *runner) runSteps(ctx context.Context, c *Case) CaseResult {
 	start := time.Now()
 	res := CaseResult{ID: c.ID, Title: c.Title, Rules: c.Rules}
 	if why := r.unsupported(c); why != "" {
@@ -439,6 +492,18 @@ func (cr *caseRun) observe(ctx context.Context, s *Step) (map[string]any, error)
 		b := cr.runs[s.Await]
 		<-b.done
 		return b.obs, nil
+	case "hangUp":
+		b := cr.runs[s.HangUp]
+		select {
+		case <-b.done:
+			// The run ended before the client could hang up.
+			return map[string]any{"hungUp": false}, nil
+		default:
+		}
+		// Cancelling the request's context closes its connection.
+		b.cancel()
+		<-b.done
+		return map[string]any{"hungUp": true}, nil
 	case "cancel":
 		var id string
 		if s.Cancel.Run != "" {

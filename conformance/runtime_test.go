@@ -2,7 +2,10 @@ package conformance_test
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"maps"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -44,10 +47,16 @@ type telemetry struct {
 // newTelemetry builds the tracing of cmd/genkit-runtime: spans go to the
 // trace store and to the exporter, which has no telemetry server until
 // the suite announces one.
-func newTelemetry(t *testing.T) *telemetry {
+func newTelemetry(t *testing.T, realtime bool) *telemetry {
 	t.Helper()
 	store := tracestore.New(nil)
-	exp := traceexport.New(&traceexport.Options{Concurrency: 8, Linger: 20 * time.Millisecond})
+	// A post to the sink may take longer than the default stall timeout
+	// on a loaded machine (the race detector, parallel suites); the
+	// runtime would then stop waiting for its trace before the result,
+	// and trace/exported-before-result fail for a reason no breakage is
+	// about. The flush stays bounded by the handler's flush timeout.
+	exp := traceexport.New(&traceexport.Options{Concurrency: 8, Linger: 20 * time.Millisecond, Realtime: realtime,
+		StallTimeout: 5 * time.Second})
 	tp := sdktrace.NewTracerProvider(
 		sdktrace.WithSampler(sdktrace.AlwaysSample()),
 		sdktrace.WithSpanProcessor(store),
@@ -88,12 +97,62 @@ func serve(t *testing.T, h http.Handler) *httptest.Server {
 	return srv
 }
 
-// newSink serves a recording telemetry sink.
-func newSink(t *testing.T) (*conformance.Sink, string) {
+// newSink serves a recording telemetry sink, with wrap (if not nil)
+// around it.
+func newSink(t *testing.T, wrap func(http.Handler) http.Handler) (*conformance.Sink, string) {
 	t.Helper()
 	sink := conformance.NewSink()
-	return sink, serve(t, sink).URL
+	var h http.Handler = sink
+	if wrap != nil {
+		h = wrap(sink)
+	}
+	return sink, serve(t, h).URL
 }
+
+// config is how an in-process runtime is started, and how it is broken.
+type config struct {
+	// wrap, if not nil, wraps the v1 handler.
+	wrap func(http.Handler) http.Handler
+	// relay, if not nil, rewrites the v2 runtime's frames on their way to
+	// the manager (see startRelay).
+	relay func(frame []byte) [][]byte
+	// sink, if not nil, wraps the telemetry sink: it sees the runtime's
+	// exports before the sink records them.
+	sink func(http.Handler) http.Handler
+	// launchEnv, if not nil, edits the environment a case launches a
+	// runtime with, before the runtime reads it.
+	launchEnv func(env map[string]string)
+	// env is the runtime's environment, as the binary reads it:
+	// GENKIT_RUNTIME_ID and GENKIT_ENABLE_REALTIME_TELEMETRY.
+	env map[string]string
+	// managerDelay (v2) starts the manager this long after the runtime.
+	managerDelay time.Duration
+	// firstDialFatal (v2) makes the runtime give up when its first dial
+	// fails, as the Go SDK does (it panics).
+	firstDialFatal bool
+}
+
+// launcher returns the target's Launch: each launch starts another
+// in-process runtime with cfg and the case's environment, stopped when
+// the test ends.
+func (cfg config) launcher(t *testing.T, start func(*testing.T, config) (*conformance.Target, error)) func(context.Context, *conformance.Launch) (*conformance.Target, func(), error) {
+	return func(_ context.Context, l *conformance.Launch) (*conformance.Target, func(), error) {
+		c := cfg
+		c.env = maps.Clone(l.Env)
+		if c.env == nil {
+			c.env = map[string]string{}
+		}
+		if cfg.launchEnv != nil {
+			cfg.launchEnv(c.env)
+		}
+		c.managerDelay = time.Duration(l.ManagerDelayMs) * time.Millisecond
+		target, err := start(t, c)
+		return target, func() {}, err
+	}
+}
+
+// launchV1 is startV1 as a launcher's start.
+func launchV1(t *testing.T, cfg config) (*conformance.Target, error) { return startV1(t, cfg), nil }
 
 // newClient returns the client the suite makes its v1 requests with; its
 // connections are closed when the test ends.
@@ -104,21 +163,34 @@ func newClient(t *testing.T) *http.Client {
 	return &http.Client{Transport: tr}
 }
 
-// startV1 serves the v1 API of an in-process runtime, with wrap (if not
-// nil) around the handler, writes its runtime file and returns the
-// target for the suite. Nothing stops the runtime, so the cases needing
-// that are unsupported.
-func startV1(t *testing.T, wrap func(http.Handler) http.Handler) *conformance.Target {
+// startV1 serves the v1 API of an in-process runtime configured by cfg,
+// writes its runtime file and returns the target for the suite. Its
+// runtime id is GENKIT_RUNTIME_ID, else <pid>-<port>, and its health check
+// accepts both, as the binary's does. Nothing stops the runtime, so the
+// cases needing that are unsupported; a case controlling the launch gets
+// another in-process runtime.
+func startV1(t *testing.T, cfg config) *conformance.Target {
 	t.Helper()
-	sink, sinkURL := newSink(t)
-	tel := newTelemetry(t)
+	sink, sinkURL := newSink(t, cfg.sink)
+	tel := newTelemetry(t, cfg.env["GENKIT_ENABLE_REALTIME_TELEMETRY"] == "true")
 	reg := newRegistry(t, tel)
-	const id = "conformance-selftest"
+
+	// The handler needs the port, known once the listener is made.
+	var handler http.Handler
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		handler.ServeHTTP(w, r)
+	}))
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	defaultID := fmt.Sprintf("%d-%s", os.Getpid(), port)
+	id := cfg.env["GENKIT_RUNTIME_ID"]
+	if id == "" {
+		id = defaultID
+	}
 	h := reflection.NewHandler(reg, &reflection.Options{
 		TracerProvider: tel.tp,
 		Flusher:        tel.exporter,
 		Version:        runtimeVersion,
-		RuntimeIDs:     []string{id},
+		RuntimeIDs:     []string{id, defaultID},
 		OnNotify: func(n reflection.Notification) {
 			if n.TelemetryServerURL != "" {
 				tel.exporter.SetURL(n.TelemetryServerURL)
@@ -127,15 +199,16 @@ func startV1(t *testing.T, wrap func(http.Handler) http.Handler) *conformance.Ta
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/", h)
-	var handler http.Handler = guard.Chain(
+	handler = guard.Chain(
 		guard.Recover(nil),
 		guard.Hosts(guard.LoopbackHosts),
 		guard.Origins(guard.DefaultOrigins()),
 	)(mux)
-	if wrap != nil {
-		handler = wrap(handler)
+	if cfg.wrap != nil {
+		handler = cfg.wrap(handler)
 	}
-	srv := serve(t, handler)
+	srv.Start()
+	t.Cleanup(srv.Close)
 	client := newClient(t)
 
 	rf, err := runtimefile.Write(t.TempDir(), runtimefile.Info{
@@ -160,6 +233,7 @@ func startV1(t *testing.T, wrap func(http.Handler) http.Handler) *conformance.Ta
 		URL: srv.URL, HTTPClient: client,
 		Sink: sink, SinkURL: sinkURL,
 		RuntimeFile: file,
+		Launch:      cfg.launcher(t, launchV1),
 	}
 }
 
@@ -180,53 +254,95 @@ func healthStatus(t *testing.T, client *http.Client, url string) (int, string) {
 	return resp.StatusCode, ""
 }
 
-// startV2 serves a v2 manager, connects an in-process v2 runtime to it
-// and returns the target for the suite once the runtime has registered.
-// If relay is not nil, the runtime's frames pass through it on their way
-// to the manager (see startRelay).
-func startV2(t *testing.T, relay func(frame []byte) [][]byte) *conformance.Target {
+// startV2 serves a v2 manager, connects an in-process v2 runtime
+// configured by cfg to it and returns the target for the suite once the
+// runtime has registered. Its frames pass through cfg.relay, if set, on
+// their way to the manager (see startRelay). Its runtime id is
+// GENKIT_RUNTIME_ID, else "conformance-selftest".
+func startV2(t *testing.T, cfg config) *conformance.Target {
 	t.Helper()
-	sink, sinkURL := newSink(t)
-	tel := newTelemetry(t)
+	target, err := launchV2(t, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return target
+}
+
+// launchV2 is startV2, returning an error for a runtime that does not
+// register.
+func launchV2(t *testing.T, cfg config) (*conformance.Target, error) {
+	t.Helper()
+	sink, sinkURL := newSink(t, cfg.sink)
+	tel := newTelemetry(t, cfg.env["GENKIT_ENABLE_REALTIME_TELEMETRY"] == "true")
 	reg := newRegistry(t, tel)
 	rec := &v2manager.Recorder{}
 	m := v2manager.New(&v2manager.Options{TelemetryServerURL: sinkURL, OnMessage: rec.Record})
-	msrv := serve(t, m)
 	t.Cleanup(func() { m.Close() })
-	url := "ws" + strings.TrimPrefix(msrv.URL, "http")
-	if relay != nil {
-		url = startRelay(t, url, relay)
+	msrv := httptest.NewUnstartedServer(m)
+	t.Cleanup(msrv.Close)
+	addr := msrv.Listener.Addr().String()
+	if cfg.managerDelay > 0 {
+		// Nothing listens there until the delay is over.
+		msrv.Listener.Close()
+	} else {
+		msrv.Start()
 	}
-
+	url := "ws://" + addr
+	if cfg.relay != nil {
+		url = startRelay(t, url, cfg.relay)
+	}
+	id := cfg.env["GENKIT_RUNTIME_ID"]
+	if id == "" {
+		id = "conformance-selftest"
+	}
 	c := reflection.NewClient(reg, &reflection.ClientOptions{
 		ServerURL:      url,
-		RuntimeID:      "conformance-selftest",
+		RuntimeID:      id,
 		PID:            os.Getpid(),
 		GenkitVersion:  "genkit-runtime/" + runtimeVersion,
 		TracerProvider: tel.tp,
 		Flusher:        tel.exporter,
 		OnTelemetryURL: tel.exporter.SetURL,
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		c.Run(ctx)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
+	// A runtime giving up on a failed first dial never runs its client.
+	if !cfg.firstDialFatal || cfg.managerDelay == 0 {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			c.Run(ctx)
+		}()
+		t.Cleanup(func() {
+			cancel()
+			<-done
+		})
+	}
+	if cfg.managerDelay > 0 {
+		timer := time.NewTimer(cfg.managerDelay)
+		select {
+		case <-timer.C:
+		case <-t.Context().Done():
+			timer.Stop()
+			return nil, t.Context().Err()
+		}
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, err
+		}
+		msrv.Listener = l
+		msrv.Start()
+	}
 	wctx, wcancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer wcancel()
 	if _, err := m.WaitRuntime(wctx, ""); err != nil {
-		t.Fatalf("the in-process v2 runtime did not register: %v", err)
+		return nil, fmt.Errorf("the in-process v2 runtime did not register: %w", err)
 	}
 	return &conformance.Target{
 		Name: "genkit-runtime (in-process)", Transport: conformance.V2,
 		Manager: m, Messages: rec,
 		Sink: sink, SinkURL: sinkURL,
-	}
+		Launch: cfg.launcher(t, launchV2),
+	}, nil
 }
 
 // startRelay serves a WebSocket relay to the manager at upstream and

@@ -15,9 +15,6 @@ import (
 // rule deliberately broken at a time, where exactly the cases checking
 // that rule must fail.
 
-// casesDir holds the suite's case files.
-const casesDir = "../e2e/conformance"
-
 // heavyCases send bodies of 25 and 31 MiB and take most of a run's time
 // (tens of seconds under the race detector). They check the body limit,
 // which no breakage here is about: the breakage runs leave them out, and
@@ -25,10 +22,11 @@ const casesDir = "../e2e/conformance"
 // against the binary.
 var heavyCases = []string{"v1/run-body-below-limit", "v1/run-body-too-large"}
 
-// loadSuite loads the suite, without the heavy cases unless withHeavy.
+// loadSuite loads the built-in suite, without the heavy cases unless
+// withHeavy.
 func loadSuite(t *testing.T, withHeavy bool) *conformance.Suite {
 	t.Helper()
-	s, err := conformance.LoadDir(casesDir)
+	s, err := conformance.Embedded()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +138,7 @@ func checkAllPass(t *testing.T, s *conformance.Suite, rep *conformance.Report) {
 func TestSuiteV1PassesCorrectRuntime(t *testing.T) {
 	t.Parallel()
 	s := loadSuite(t, !raceEnabled)
-	rep := runSuite(t, s, startV1(t, nil), 0)
+	rep := runSuite(t, s, startV1(t, config{}), 0)
 	checkAllPass(t, s, rep)
 	if t.Failed() {
 		t.Log(reportText(rep))
@@ -152,7 +150,7 @@ func TestSuiteV1PassesCorrectRuntime(t *testing.T) {
 func TestSuiteV2PassesCorrectRuntime(t *testing.T) {
 	t.Parallel()
 	s := loadSuite(t, !raceEnabled)
-	rep := runSuite(t, s, startV2(t, func(f []byte) [][]byte { return [][]byte{f} }), 0)
+	rep := runSuite(t, s, startV2(t, config{relay: func(f []byte) [][]byte { return [][]byte{f} }}), 0)
 	checkAllPass(t, s, rep)
 	if t.Failed() {
 		t.Log(reportText(rep))
@@ -166,6 +164,13 @@ type breakage struct {
 	// v1 wraps the correct v1 handler; v2 rewrites the runtime's frames.
 	v1 func(http.Handler) http.Handler
 	v2 func(frame []byte) [][]byte
+	// sink wraps the telemetry sink, to change the runtime's exports;
+	// launchEnv edits the environment of the runtimes cases launch.
+	sink      func(http.Handler) http.Handler
+	launchEnv func(env map[string]string)
+	// firstDialFatal makes v2 runtimes give up when their first dial
+	// fails.
+	firstDialFatal bool
 	// rule is the rule broken; at least one failing case cites it.
 	rule string
 	// fail lists every case that must fail, and no other may.
@@ -179,6 +184,9 @@ type breakage struct {
 	// traceTimeout shortens the trace steps, for a runtime whose traces
 	// never come.
 	traceTimeout time.Duration
+	// exact marks a breakage of a rule that only the failing cases cite:
+	// the cases failing must then be exactly those citing it.
+	exact bool
 }
 
 // checkCaught checks that exactly the expected cases failed, each with
@@ -201,8 +209,15 @@ func checkCaught(t *testing.T, s *conformance.Suite, b breakage, rep *conformanc
 		t.Errorf("failed cases:\n got %q\nwant %q", got, want)
 	}
 	cases := map[string]*conformance.Case{}
+	var citing []string
 	for _, c := range s.Cases {
 		cases[c.ID] = c
+		if c.Applies(rep.Transport) && slices.Contains(c.Rules, b.rule) {
+			citing = append(citing, c.ID)
+		}
+	}
+	if b.exact && !slices.Equal(citing, want) {
+		t.Errorf("the cases citing %s over %s are %q; the breakage must fail exactly those, but expects %q", b.rule, rep.Transport, citing, want)
 	}
 	cited, shown := false, false
 	for _, res := range rep.Cases {
@@ -236,10 +251,11 @@ func runBreakages(t *testing.T, transport conformance.Transport, breakages []bre
 		t.Run(b.name, func(t *testing.T) {
 			t.Parallel()
 			var target *conformance.Target
+			cfg := config{wrap: b.v1, relay: b.v2, sink: b.sink, launchEnv: b.launchEnv, firstDialFatal: b.firstDialFatal}
 			if transport == conformance.V1 {
-				target = startV1(t, b.v1)
+				target = startV1(t, cfg)
 			} else {
-				target = startV2(t, b.v2)
+				target = startV2(t, cfg)
 			}
 			rep := runSuite(t, s, target, b.traceTimeout)
 			checkCaught(t, s, b, rep)
@@ -261,7 +277,7 @@ func TestSuiteCatchesBrokenV1Runtimes(t *testing.T) {
 	statusCases := []string{
 		"run/cancel", "run/cancel-stream", "run/fail-codes", "run/fail-not-found", "run/greet-invalid-input",
 		"run/greet-invalid-input-stream", "run/stream-error", "trace/error-span",
-		"v1/run-malformed-json", "v1/run-missing-key",
+		"v1/run-malformed-json", "v1/run-missing-key", "v1/stream-param-not-boolean", "v1/error-body-compact",
 		// The bare Status of a 4xx answer is invalid against
 		// spec/schemas/rules/ErrorStatus.json too.
 		"run/dap-unknown-tool", "run/dap-wildcard", "run/unknown-key", "run/unknown-key-stream",
@@ -281,6 +297,7 @@ func TestSuiteCatchesBrokenV1Runtimes(t *testing.T) {
 		rule: "protocol.md §1.3", diff: `headers["x-genkit-trace-id"]`,
 		fail: []string{
 			"run/cancel", "run/cancel-stream", // cancelling needs the trace id before the result
+			"run/disconnect-cancels", // so does following a run the client hangs up on
 			"run/early-trace-id", "run/echo", "run/fail-not-found", "run/stream-count",
 		},
 	}, {
@@ -295,7 +312,8 @@ func TestSuiteCatchesBrokenV1Runtimes(t *testing.T) {
 		name: "health answers 500", v1: unhealthy,
 		rule: "protocol.md §1.2", diff: "got:  500",
 		fail: []string{
-			"v1/health-ok", "v1/health-runtime-id", "v1/health-wrong-id", "v1/runtime-file-after-listen",
+			"v1/health-env-runtime-id", "v1/health-ok", "v1/health-runtime-id", "v1/health-wrong-id",
+			"v1/runtime-file-after-listen",
 			"v1/version-header", // the 500 comes without X-Genkit-Version
 		},
 	}, {
@@ -306,8 +324,9 @@ func TestSuiteCatchesBrokenV1Runtimes(t *testing.T) {
 		name: "notify ignored", v1: notifyIgnored,
 		rule: "protocol.md §6.3", diff: "at complete",
 		fail: []string{
-			"trace/context", "trace/dap-key", "trace/error-span", "trace/exported-before-result",
-			"trace/key-attribute", "trace/model-path", "trace/no-input-attribute", "trace/root-span",
+			"run/disconnect-cancels", "trace/child-batches", "trace/context", "trace/dap-key",
+			"trace/error-span", "trace/exported-before-result", "trace/key-attribute", "trace/model-path",
+			"trace/no-input-attribute", "trace/realtime-start-export", "trace/root-span",
 			"trace/span-id-header", "trace/steps", "trace/streamed-run", "trace/telemetry-labels",
 			"trace/telemetry-labels-root-only", "trace/tool-path", "v1/notify-repoints",
 		},
@@ -322,6 +341,30 @@ func TestSuiteCatchesBrokenV1Runtimes(t *testing.T) {
 			"v1/actions-fixture-keys", "v1/actions-greet-schema", "v1/actions-listing", "v1/actions-model-metadata",
 			"v1/actions-no-nulls", "v1/actions-tool-listed", "v1/version-header", "v1/version-header-bare",
 		},
+	}, {
+		name: "health rejects GENKIT_RUNTIME_ID", v1: healthPIDPortOnly,
+		rule: "protocol.md §8.9 GENKIT_RUNTIME_ID", diff: "healthStatus", exact: true,
+		fail: []string{"v1/health-env-runtime-id"},
+	}, {
+		name: "no cancel on disconnect", v1: runOutlivesClient,
+		rule: "protocol.md §8.8 client disconnect", diff: "at complete", exact: true,
+		fail: []string{"run/disconnect-cancels"},
+	}, {
+		name: "500 for a ?stream that is not a boolean", v1: streamParamServerError,
+		rule: "protocol.md §8.33", diff: "status", exact: true,
+		fail: []string{"v1/stream-param-not-boolean"},
+	}, {
+		name: "hand-formatted error JSON", v1: spacedErrorJSON,
+		rule: "protocol.md §8.7", diff: "at text", exact: true,
+		fail: []string{"v1/error-body-compact"},
+	}, {
+		name: "trace fields in batches without the root", sink: emptyTraceFields,
+		rule: "protocol.md §8.20", diff: "batches", exact: true,
+		fail: []string{"trace/child-batches"},
+	}, {
+		name: "GENKIT_ENABLE_REALTIME_TELEMETRY ignored", launchEnv: noRealtime,
+		rule: "protocol.md §8.22", diff: "rootStartPosted", exact: true,
+		fail: []string{"trace/realtime-start-export"},
 	}})
 }
 
@@ -340,11 +383,28 @@ func TestSuiteCatchesBrokenV2Runtimes(t *testing.T) {
 		name: "jsonrpc 1.0 responses", v2: jsonrpcVersion,
 		rule: "protocol.md §5.2", diff: "violations",
 		// Every response breaks spec/schemas/rules/JsonRpcResponse.json;
-		// only the register exchange has none from the runtime.
-		failAllBut: []string{"v2/register"},
+		// only the cases of the register exchange alone have none from
+		// the runtime.
+		failAllBut: []string{"v2/register", "v2/register-env-runtime-id", "v2/start-before-manager", "trace/realtime-start-export"},
 	}, {
 		name: "streamChunks held until the result", v2: holdStreamChunks(),
 		rule: "protocol.md §5.2", diff: "earlyChunkMs",
 		fail: []string{"run/stream-incremental"},
+	}, {
+		name: "a failed first dial is fatal", firstDialFatal: true,
+		rule: "protocol.md §8.29", diff: "did not register", exact: true,
+		fail: []string{"v2/start-before-manager"},
+	}, {
+		name: "register ignores GENKIT_RUNTIME_ID", v2: registerAsPID,
+		rule: "protocol.md §8.30 GENKIT_RUNTIME_ID", diff: "request.params.id", exact: true,
+		fail: []string{"v2/register-env-runtime-id"},
+	}, {
+		name: "trace fields in batches without the root", sink: emptyTraceFields,
+		rule: "protocol.md §8.20", diff: "batches", exact: true,
+		fail: []string{"trace/child-batches"},
+	}, {
+		name: "GENKIT_ENABLE_REALTIME_TELEMETRY ignored", launchEnv: noRealtime,
+		rule: "protocol.md §8.22", diff: "rootStartPosted", exact: true,
+		fail: []string{"trace/realtime-start-export"},
 	}})
 }

@@ -138,6 +138,11 @@ type sinkTrace struct {
 	spans    map[string]map[string]any // span id → latest span, ended state preferred
 	endPosts map[string]int            // span id → posts carrying its ended state
 	level    map[string]any            // trace-level fields from the posts that had them
+	batches  []any                     // per post: whether it held the root, its trace-level fields
+	// startPosts counts the spans posted while running (endTime 0);
+	// rootStartPosted is set when the root was one of them.
+	startPosts      int
+	rootStartPosted bool
 }
 
 // mergeTrace merges the posts of traceID the way the telemetry server
@@ -165,18 +170,29 @@ func mergeTrace(posts []SinkPost, traceID string) *sinkTrace {
 			continue
 		}
 		doc, _ := raw.(map[string]any)
+		level := map[string]any{}
 		for _, k := range []string{"displayName", "startTime", "endTime"} {
 			if v, ok := doc[k]; ok {
 				t.level[k] = v
+				level[k] = v
 			}
 		}
 		spans, _ := doc["spans"].(map[string]any)
+		hasRoot := false
 		for id, v := range spans {
 			sp, _ := v.(map[string]any)
 			if sp == nil {
 				continue
 			}
 			ended := spanEnded(sp)
+			isRoot := false
+			if p, _ := sp["parentSpanId"].(string); p == "" {
+				hasRoot, isRoot = true, true
+			}
+			if !ended {
+				t.startPosts++
+				t.rootStartPosted = t.rootStartPosted || isRoot
+			}
 			if ended {
 				t.endPosts[id]++
 			}
@@ -185,6 +201,7 @@ func mergeTrace(posts []SinkPost, traceID string) *sinkTrace {
 			}
 			t.spans[id] = sp
 		}
+		t.batches = append(t.batches, map[string]any{"hasRoot": hasRoot, "spanCount": len(spans), "traceLevel": level})
 	}
 	return t
 }
@@ -261,6 +278,11 @@ func (t *sinkTrace) observation(traceID string, complete bool) map[string]any {
 		"children":    nonNil(children),
 		"maxEndPosts": maxEnd,
 		"traceLevel":  t.level,
+		// Each post of the trace: hasRoot, spanCount and the trace-level
+		// fields it carried.
+		"batches":         nonNil(t.batches),
+		"startPosts":      t.startPosts,
+		"rootStartPosted": t.rootStartPosted,
 	}
 	if root != nil {
 		obs["root"] = root

@@ -45,6 +45,12 @@ type Target struct {
 	// Shutdown, if not nil, stops the runtime and reports how it ended.
 	// It is called at most once, by the last cases.
 	Shutdown func(ctx context.Context) (*ShutdownResult, error)
+	// Launch, if not nil, starts another instance of the runtime under
+	// test, over the same transport, with the settings of a case that
+	// controls its launch (Case.Launch), and returns its target and the
+	// function that stops it and releases what it holds. The suite calls
+	// stop once the case is done.
+	Launch func(ctx context.Context, l *Launch) (t *Target, stop func(), err error)
 	// Output, if not nil, returns the end of the runtime's output, for
 	// reports.
 	Output func() string

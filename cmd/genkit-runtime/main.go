@@ -7,6 +7,8 @@
 //
 //	genkit-runtime [flags]             serve the Reflection API
 //	genkit-runtime runtimes [--root D] list a project's live runtimes
+//	genkit-runtime conformance ...     run the built-in conformance suite
+//	                                   against a runtime (-help for more)
 //
 // Run "genkit-runtime -help" for the flags and the environment variables it
 // honours.

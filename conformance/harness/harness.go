@@ -16,10 +16,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -58,6 +60,10 @@ type LaunchOptions struct {
 	// found through its runtime file; or V2: the runtime dials the
 	// harness's manager, whose URL it gets in GENKIT_REFLECTION_V2_SERVER.
 	Transport conformance.Transport
+	// ExtraEnv holds NAME=value variables added to the environment after
+	// Env is filtered, as a case controlling the launch asks
+	// (conformance.Launch).
+	ExtraEnv []string
 	// Env is the environment the command starts from, usually
 	// os.Environ(). Variables starting with GENKIT_ or OTEL_ are removed
 	// so the caller's setup cannot change the runtime's behaviour;
@@ -65,6 +71,10 @@ type LaunchOptions struct {
 	// environment: the suite announces it through /api/notify (v1) or
 	// the register answer (v2), which is part of what it tests.
 	Env []string
+	// ManagerDelay (V2) makes the manager listen only this long after the
+	// command is started, on the address already given to it, so its
+	// first dials fail.
+	ManagerDelay time.Duration
 	// StartTimeout bounds the start; if zero, DefaultStartTimeout.
 	StartTimeout time.Duration
 	// StopTimeout bounds the wait after SIGTERM; if zero,
@@ -126,11 +136,16 @@ func (s *Session) serve(h http.Handler) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	return s.serveOn(l, h), nil
+}
+
+// serveOn serves h on l and returns its http:// URL.
+func (s *Session) serveOn(l net.Listener, h http.Handler) string {
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(s.logger.Handler(), slog.LevelDebug)}
 	s.servers = append(s.servers, srv)
 	s.serveWG.Go(func() { srv.Serve(l) })
-	return "http://" + l.Addr().String(), nil
+	return "http://" + l.Addr().String()
 }
 
 // Launch starts the command and returns a session once the runtime is
@@ -183,7 +198,7 @@ func Launch(ctx context.Context, opts *LaunchOptions) (sess *Session, err error)
 	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
 		return nil, fmt.Errorf("harness: %s is not a folder", dir)
 	}
-	env := append(filterEnv(o.Env), "GENKIT_ENV=dev")
+	env := append(append(filterEnv(o.Env), o.ExtraEnv...), "GENKIT_ENV=dev")
 
 	ctx, cancel := context.WithTimeout(ctx, o.StartTimeout)
 	defer cancel()
@@ -201,7 +216,26 @@ func Launch(ctx context.Context, opts *LaunchOptions) (sess *Session, err error)
 	s.settle(ctx)
 	t.Shutdown = s.shutdown
 	t.Output = s.proc.output.String
+	t.Launch = func(ctx context.Context, l *conformance.Launch) (*conformance.Target, func(), error) {
+		return relaunch(ctx, o, l)
+	}
 	return s, nil
+}
+
+// relaunch starts another instance of the command, as o did, with the
+// settings of a case controlling the launch, and returns its target and
+// the function that closes its session.
+func relaunch(ctx context.Context, o LaunchOptions, l *conformance.Launch) (*conformance.Target, func(), error) {
+	o.ExtraEnv = slices.Clone(o.ExtraEnv)
+	for _, k := range slices.Sorted(maps.Keys(l.Env)) {
+		o.ExtraEnv = append(o.ExtraEnv, k+"="+l.Env[k])
+	}
+	o.ManagerDelay = time.Duration(l.ManagerDelayMs) * time.Millisecond
+	sess, err := Launch(ctx, &o)
+	if err != nil {
+		return nil, nil, err
+	}
+	return sess.Target, func() { sess.Close() }, nil
 }
 
 // Bounds of settle.
@@ -402,11 +436,17 @@ func health(ctx context.Context, client *http.Client, info runtimefile.Info) (in
 	return resp.StatusCode, err.Error()
 }
 
-// waitHealthy polls the runtime's health until it answers 200.
+// waitHealthy polls the runtime's health until it answers 200: to the
+// CLI's check with its id, or else to a check without an id. A runtime
+// that rejects its own advertised id (as JS and the Go SDK do with
+// GENKIT_RUNTIME_ID set, protocol.md §1.2) is up all the same; the cases
+// report the rejection, recorded in the first check.
 func (s *Session) waitHealthy(ctx context.Context, client *http.Client, info runtimefile.Info, first int) error {
 	if first == http.StatusOK {
 		return nil
 	}
+	anyID := info
+	anyID.ID = ""
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -419,6 +459,10 @@ func (s *Session) waitHealthy(ctx context.Context, client *http.Client, info run
 			if runtimefile.CheckHealth(ctx, client, info) == nil {
 				return nil
 			}
+			if runtimefile.CheckHealth(ctx, client, anyID) == nil {
+				s.logger.Debug("the runtime answers health checks, but not with its own id", "id", info.ID)
+				return nil
+			}
 		}
 	}
 }
@@ -429,15 +473,29 @@ func (s *Session) launchV2(ctx context.Context, o *LaunchOptions, dir string, en
 	rec := &v2manager.Recorder{}
 	m := v2manager.New(&v2manager.Options{TelemetryServerURL: sinkURL, OnMessage: rec.Record, Logger: s.logger})
 	s.manager = m
-	u, err := s.serve(m)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
+	}
+	addr := l.Addr().String()
+	var u string
+	if o.ManagerDelay > 0 {
+		// Nothing listens there until listenLate.
+		l.Close()
+		u = "http://" + addr
+	} else {
+		u = s.serveOn(l, m)
 	}
 	s.Target.Manager, s.Target.Messages = m, rec
 	wsURL := "ws" + strings.TrimPrefix(u, "http")
 	env = append(env, "GENKIT_REFLECTION_V2_SERVER="+wsURL)
 	if s.proc, err = startProcess(o.Command, dir, env, o.Output); err != nil {
 		return err
+	}
+	if o.ManagerDelay > 0 {
+		if err := s.listenLate(ctx, addr, m, o.ManagerDelay); err != nil {
+			return err
+		}
 	}
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -456,6 +514,26 @@ func (s *Session) launchV2(ctx context.Context, o *LaunchOptions, dir string, en
 		}
 		return fmt.Errorf("harness: no runtime registered with %s: %w; output:\n%s", wsURL, err, s.proc.output.String())
 	}
+	return nil
+}
+
+// listenLate waits delay, unless the runtime exits first, then serves the
+// manager at addr.
+func (s *Session) listenLate(ctx context.Context, addr string, m *v2manager.Manager, delay time.Duration) error {
+	t := time.NewTimer(delay)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.proc.exited:
+		return fmt.Errorf("harness: the runtime exited while the manager was not listening yet (%v); output:\n%s", s.proc.waitErr, s.proc.output.String())
+	case <-t.C:
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("harness: listening late for the runtime: %w", err)
+	}
+	s.serveOn(l, m)
 	return nil
 }
 
