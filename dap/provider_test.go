@@ -514,3 +514,39 @@ func TestRegister(t *testing.T) {
 		t.Errorf("sources listing (-want +got):\n%s", diff)
 	}
 }
+
+// TestListVersion checks that ListVersion stays the same while listings
+// are served from the cache and grows when the cache is refreshed or
+// invalidated.
+func TestListVersion(t *testing.T) {
+	clk := newClock()
+	fetch, _ := countingFetch(t, "a")
+	p, err := dap.New("p", fetch, &dap.Options{TTL: time.Second, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	list := func() uint64 {
+		t.Helper()
+		if _, err := p.ListActions(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		return p.ListVersion()
+	}
+	v0 := p.ListVersion()
+	v1 := list()
+	if v1 == v0 {
+		t.Error("the first fetch left the version as it was")
+	}
+	if v := list(); v != v1 {
+		t.Errorf("a cached listing changed the version: %d, was %d", v, v1)
+	}
+	clk.Advance(2 * time.Second)
+	v2 := list()
+	if v2 <= v1 {
+		t.Errorf("a refresh did not grow the version: %d, was %d", v2, v1)
+	}
+	p.Invalidate()
+	if v := p.ListVersion(); v <= v2 {
+		t.Errorf("Invalidate did not grow the version: %d, was %d", v, v2)
+	}
+}
