@@ -196,11 +196,17 @@ func (p *Provider) setSnap(s *snapshot) {
 }
 
 // ListVersion returns a number that grows whenever the cached value is
-// replaced or dropped: what ListActions lists can change only then. It
-// implements [registry.VersionedSource].
+// replaced or dropped, or has expired so that the next listing fetches:
+// what ListActions lists can change only then. It implements
+// [registry.VersionedSource].
 func (p *Provider) ListVersion() uint64 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.snap == nil || p.ttl < 0 || p.now().After(p.expires) {
+		// The next listing fetches and replaces the value: the number of
+		// the value it will list.
+		return p.version + 1
+	}
 	return p.version
 }
 

@@ -516,8 +516,9 @@ func TestRegister(t *testing.T) {
 }
 
 // TestListVersion checks that ListVersion stays the same while listings
-// are served from the cache and grows when the cache is refreshed or
-// invalidated.
+// are served from the cache, grows as soon as the cache expires (the
+// listing that fetches then lists that number's value), and grows when the
+// cache is invalidated.
 func TestListVersion(t *testing.T) {
 	clk := newClock()
 	fetch, _ := countingFetch(t, "a")
@@ -533,20 +534,22 @@ func TestListVersion(t *testing.T) {
 		return p.ListVersion()
 	}
 	v0 := p.ListVersion()
-	v1 := list()
-	if v1 == v0 {
-		t.Error("the first fetch left the version as it was")
+	if v := list(); v != v0 {
+		t.Errorf("the first fetch listed version %d, promised %d", v, v0)
 	}
-	if v := list(); v != v1 {
-		t.Errorf("a cached listing changed the version: %d, was %d", v, v1)
+	if v := list(); v != v0 {
+		t.Errorf("a cached listing changed the version: %d, was %d", v, v0)
 	}
 	clk.Advance(2 * time.Second)
-	v2 := list()
-	if v2 <= v1 {
-		t.Errorf("a refresh did not grow the version: %d, was %d", v2, v1)
+	v1 := p.ListVersion()
+	if v1 <= v0 {
+		t.Errorf("expiry did not grow the version: %d, was %d", v1, v0)
+	}
+	if v := list(); v != v1 {
+		t.Errorf("the refresh listed version %d, promised %d", v, v1)
 	}
 	p.Invalidate()
-	if v := p.ListVersion(); v <= v2 {
-		t.Errorf("Invalidate did not grow the version: %d, was %d", v, v2)
+	if v := p.ListVersion(); v <= v1 {
+		t.Errorf("Invalidate did not grow the version: %d, was %d", v, v1)
 	}
 }

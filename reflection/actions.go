@@ -14,13 +14,12 @@ import (
 )
 
 // lister encodes the action listing: a JSON object from key to descriptor.
-// The registered actions' part is cached until the registry changes;
-// sources (dynamic action providers) are asked on every listing, since
-// they keep their own caches, and the whole listing is cached for as long
-// as the registry and what the sources list stay the same. When every
-// source is a registry.VersionedSource, "the same" is told by the sources'
-// version, without looking at the descriptors; otherwise the descriptors
-// are compared.
+// The registered actions' part is cached until the registry changes, and
+// the whole listing for as long as the registry and what the sources
+// (dynamic action providers) list stay the same. When every source is a
+// registry.VersionedSource, that is told by the sources' version, without
+// asking them; otherwise the sources are asked on every listing (they keep
+// their own caches) and their descriptors compared.
 type lister struct {
 	reg *registry.Registry
 
@@ -47,9 +46,17 @@ func (l *lister) list(ctx context.Context) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	// A listing made between two equal readings of the sources' version is
-	// that version's (see registry.Registry.SourcesVersion).
+	// While the sources' version stays, they list the same; a listing made
+	// between two equal readings of it is that version's (see
+	// registry.Registry.SourcesVersion).
 	sources, numbered := l.reg.SourcesVersion()
+	l.mu.Lock()
+	if numbered && l.full != nil && l.fullVersion == version && l.fullNumbered && l.fullSources == sources {
+		full := l.full
+		l.mu.Unlock()
+		return full, nil
+	}
+	l.mu.Unlock()
 	extra := l.reg.ListSources(ctx)
 	if after, _ := l.reg.SourcesVersion(); after != sources {
 		numbered = false

@@ -1,13 +1,41 @@
 package reflection
 
 import (
+	"context"
 	"fmt"
 	"testing"
 
 	"github.com/google/jsonschema-go/jsonschema"
 
+	"github.com/genkit-runtime/genkit-runtime/fixture"
 	"github.com/genkit-runtime/genkit-runtime/registry"
 )
+
+// BenchmarkListerCached lists the fixture and a dynamic action provider of
+// 1,000 tools again and again while nothing changes: the cached listing is
+// served on the sources' version alone.
+func BenchmarkListerCached(b *testing.B) {
+	reg := registry.New(nil)
+	if err := fixture.Register(reg); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := fixture.RegisterSyntheticDAP(reg, 1000, nil); err != nil {
+		b.Fatal(err)
+	}
+	l := &lister{reg: reg}
+	ctx := context.Background()
+	first, err := l.list(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		out, err := l.list(ctx)
+		if err != nil || len(out) != len(first) {
+			b.Fatalf("listing: %d bytes, %v; want %d bytes", len(out), err, len(first))
+		}
+	}
+}
 
 // BenchmarkSameDescriptors compares two listings of 1,000 provided tools
 // that share their schemas and metadata, as a dynamic action provider lists

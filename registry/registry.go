@@ -38,9 +38,12 @@ type Source interface {
 }
 
 // A VersionedSource is a Source that numbers what it lists, so that a
-// listing can be cached without comparing descriptors. ListVersion returns
-// a number that grows whenever what ListActions lists may have changed (it
-// may grow more often). It is safe for concurrent use.
+// listing can be cached without comparing descriptors, or even asking.
+// ListVersion returns a number that grows whenever what ListActions would
+// list may have changed, a source that lists from an expiring cache
+// counting the expiry as a change (it may grow more often). While the
+// number stays the same, ListActions lists the same descriptors. It is
+// safe for concurrent use.
 type VersionedSource interface {
 	Source
 	ListVersion() uint64
@@ -161,7 +164,8 @@ func (r *Registry) Version() uint64 {
 // lists may have changed, and true, when every source is a
 // [VersionedSource]; otherwise it returns 0 and false. Adding a source
 // changes [Registry.Version] instead. A listing made between two calls that
-// return the same number lists what that number stands for.
+// return the same number lists what that number stands for, and while the
+// number stays, ListSources would list the same again.
 func (r *Registry) SourcesVersion() (uint64, bool) {
 	var sum uint64
 	for _, s := range r.sourceList() {
