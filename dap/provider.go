@@ -82,11 +82,12 @@ type Provider struct {
 	now    func() time.Time
 	action *registry.Action
 
-	mu       sync.Mutex // guards snap, expires, inflight and gen
-	snap     *snapshot  // nil when empty or invalidated
+	mu       sync.Mutex // guards snap, expires, inflight, gen and version
+	snap     *snapshot  // nil when empty or invalidated; set only by setSnap
 	expires  time.Time
 	inflight *fetchCall // the fetch that new callers join; nil when none
 	gen      uint64     // incremented by Invalidate
+	version  uint64     // incremented whenever snap changes (ListVersion)
 }
 
 // snapshot is one fetched value, indexed for listing and resolving.
@@ -114,7 +115,7 @@ type actionMetadata struct {
 	registry.Descriptor
 }
 
-var _ registry.Source = (*Provider)(nil)
+var _ registry.VersionedSource = (*Provider)(nil)
 
 // New returns a provider named name that provides what fetch returns. The
 // name must be non-empty and contain neither '/' nor ':'. opts may be nil.
@@ -184,8 +185,29 @@ func (p *Provider) Invalidate() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.gen++
-	p.snap = nil
+	p.setSnap(nil)
 	p.inflight = nil
+}
+
+// setSnap replaces the cached value. p.mu is held.
+func (p *Provider) setSnap(s *snapshot) {
+	p.snap = s
+	p.version++
+}
+
+// ListVersion returns a number that grows whenever the cached value is
+// replaced or dropped, or has expired so that the next listing fetches:
+// what ListActions lists can change only then. It implements
+// [registry.VersionedSource].
+func (p *Provider) ListVersion() uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.snap == nil || p.ttl < 0 || p.now().After(p.expires) {
+		// The next listing fetches and replaces the value: the number of
+		// the value it will list.
+		return p.version + 1
+	}
+	return p.version
 }
 
 // ListActions returns the descriptors of the provided actions, keyed by
@@ -281,9 +303,10 @@ func (p *Provider) lead(ctx context.Context, c *fetchCall, traced bool) {
 	}
 	if c.gen == p.gen {
 		if err != nil {
-			p.snap = nil
+			p.setSnap(nil)
 		} else {
-			p.snap, p.expires = snap, p.now().Add(p.ttl)
+			p.setSnap(snap)
+			p.expires = p.now().Add(p.ttl)
 		}
 	}
 	c.snap, c.err = snap, err
@@ -317,7 +340,8 @@ func (p *Provider) runAction(ctx context.Context, _ *registry.Request) (any, err
 	} else {
 		p.mu.Lock()
 		if gen == p.gen {
-			p.snap, p.expires = s, p.now().Add(p.ttl)
+			p.setSnap(s)
+			p.expires = p.now().Add(p.ttl)
 		}
 		p.mu.Unlock()
 	}

@@ -514,3 +514,42 @@ func TestRegister(t *testing.T) {
 		t.Errorf("sources listing (-want +got):\n%s", diff)
 	}
 }
+
+// TestListVersion checks that ListVersion stays the same while listings
+// are served from the cache, grows as soon as the cache expires (the
+// listing that fetches then lists that number's value), and grows when the
+// cache is invalidated.
+func TestListVersion(t *testing.T) {
+	clk := newClock()
+	fetch, _ := countingFetch(t, "a")
+	p, err := dap.New("p", fetch, &dap.Options{TTL: time.Second, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	list := func() uint64 {
+		t.Helper()
+		if _, err := p.ListActions(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		return p.ListVersion()
+	}
+	v0 := p.ListVersion()
+	if v := list(); v != v0 {
+		t.Errorf("the first fetch listed version %d, promised %d", v, v0)
+	}
+	if v := list(); v != v0 {
+		t.Errorf("a cached listing changed the version: %d, was %d", v, v0)
+	}
+	clk.Advance(2 * time.Second)
+	v1 := p.ListVersion()
+	if v1 <= v0 {
+		t.Errorf("expiry did not grow the version: %d, was %d", v1, v0)
+	}
+	if v := list(); v != v1 {
+		t.Errorf("the refresh listed version %d, promised %d", v, v1)
+	}
+	p.Invalidate()
+	if v := p.ListVersion(); v <= v1 {
+		t.Errorf("Invalidate did not grow the version: %d, was %d", v, v1)
+	}
+}

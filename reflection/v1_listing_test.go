@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -102,5 +103,45 @@ func TestV1ActionsCacheFollowsSources(t *testing.T) {
 	}
 	if resp, _ := e.do(t, http.MethodGet, "/api/actions", ""); resp.StatusCode != http.StatusOK {
 		t.Errorf("status = %d", resp.StatusCode)
+	}
+}
+
+// v1VersionedSource is a v1ChangingSource that numbers its listings.
+type v1VersionedSource struct {
+	v1ChangingSource
+	version atomic.Uint64
+}
+
+func (s *v1VersionedSource) ListVersion() uint64 { return s.version.Load() }
+
+// TestV1ActionsCacheFollowsSourceVersion checks that with versioned
+// sources the cached listing is told current by the sources' version
+// alone: rebuilt when the version grows, and served while it stays.
+func TestV1ActionsCacheFollowsSourceVersion(t *testing.T) {
+	src := &v1VersionedSource{}
+	e := newV1Env(t, func(reg *registry.Registry, _ *reflection.Options) { reg.AddSource(src) })
+	const key = "/dynamic-action-provider/p:tool/x"
+	description := func() any {
+		t.Helper()
+		d, ok := v1Listing(t, e)[key]
+		if !ok {
+			return nil
+		}
+		return d["description"]
+	}
+	src.set(registry.Descriptor{Key: key, Name: "x", Description: "one"})
+	src.version.Add(1)
+	if got := description(); got != "one" {
+		t.Fatalf("description %v, want one", got)
+	}
+	// The source lists another description under the same version: the
+	// version is the source's word that nothing changed.
+	src.set(registry.Descriptor{Key: key, Name: "x", Description: "two"})
+	if got := description(); got != "one" {
+		t.Errorf("same version: description %v, want the cached one", got)
+	}
+	src.version.Add(1)
+	if got := description(); got != "two" {
+		t.Errorf("new version: description %v, want two", got)
 	}
 }

@@ -37,6 +37,18 @@ type Source interface {
 	ResolveAction(ctx context.Context, key string) (*Action, error)
 }
 
+// A VersionedSource is a Source that numbers what it lists, so that a
+// listing can be cached without comparing descriptors, or even asking.
+// ListVersion returns a number that grows whenever what ListActions would
+// list may have changed, a source that lists from an expiring cache
+// counting the expiry as a change (it may grow more often). While the
+// number stays the same, ListActions lists the same descriptors. It is
+// safe for concurrent use.
+type VersionedSource interface {
+	Source
+	ListVersion() uint64
+}
+
 // DuplicateError reports an attempt to register a key that is taken.
 type DuplicateError struct {
 	Key string
@@ -146,6 +158,24 @@ func (r *Registry) Version() uint64 {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	return r.version
+}
+
+// SourcesVersion returns a number that grows whenever what ListSources
+// lists may have changed, and true, when every source is a
+// [VersionedSource]; otherwise it returns 0 and false. Adding a source
+// changes [Registry.Version] instead. A listing made between two calls that
+// return the same number lists what that number stands for, and while the
+// number stays, ListSources would list the same again.
+func (r *Registry) SourcesVersion() (uint64, bool) {
+	var sum uint64
+	for _, s := range r.sourceList() {
+		vs, ok := s.(VersionedSource)
+		if !ok {
+			return 0, false
+		}
+		sum += vs.ListVersion()
+	}
+	return sum, true
 }
 
 // AddSource adds a source of actions. Sources are consulted in the order

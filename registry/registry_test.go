@@ -360,3 +360,32 @@ func TestDescriptorJSON(t *testing.T) {
 		})
 	}
 }
+
+// versionedSource is a source with a settable list version.
+type versionedSource struct {
+	staticSource
+	version uint64
+}
+
+func (s *versionedSource) ListVersion() uint64 { return s.version }
+
+func TestSourcesVersion(t *testing.T) {
+	r := registry.New(nil)
+	if v, ok := r.SourcesVersion(); !ok || v != 0 {
+		t.Errorf("no sources: SourcesVersion = %d, %v; want 0, true", v, ok)
+	}
+	a, b := &versionedSource{version: 1}, &versionedSource{version: 5}
+	r.AddSource(a)
+	r.AddSource(b)
+	if v, ok := r.SourcesVersion(); !ok || v != 6 {
+		t.Errorf("SourcesVersion = %d, %v; want 6, true", v, ok)
+	}
+	b.version++
+	if v, _ := r.SourcesVersion(); v != 7 {
+		t.Errorf("after a source changed: SourcesVersion = %d, want 7", v)
+	}
+	r.AddSource(staticSource{})
+	if v, ok := r.SourcesVersion(); ok || v != 0 {
+		t.Errorf("with an unversioned source: SourcesVersion = %d, %v; want 0, false", v, ok)
+	}
+}
