@@ -314,9 +314,9 @@ func (r *runner) runLaunched(ctx context.Context, c *Case) CaseResult {
 	}
 	defer stop()
 	sub := newRunner(t, RunOptions{Logger: r.logger, TraceTimeout: r.traceTimeout})
-	// The launched runtime's messages are validated and counted with the
+	// The launched runtime's messages are validated, and counted with the
 	// suite's.
-	sub.schema = r.schema
+	sub.schema = r.schema.fork()
 	defer sub.client.CloseIdleConnections()
 	if problems := sub.setup(ctx, &Report{}); len(problems) > 0 {
 		r.logger.Debug("setup of a launched runtime", "case", c.ID, "problems", problems)

@@ -56,7 +56,7 @@ var loadSchemas = sync.OnceValues(spec.Load)
 // posts of the sink. It is used from the runner's goroutine only.
 type schemaCheck struct {
 	s   *spec.Schemas
-	sum SchemaSummary
+	sum *SchemaSummary // shared with the checks forked from this one
 	// frames and posts are the indexes of the next v2 frame and sink post
 	// to validate.
 	frames, posts int
@@ -70,12 +70,19 @@ func newSchemaCheck() (*schemaCheck, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &schemaCheck{s: s, sum: SchemaSummary{BySchema: map[string]*SchemaCount{}}, methods: map[string]string{}}, nil
+	return &schemaCheck{s: s, sum: &SchemaSummary{BySchema: map[string]*SchemaCount{}}, methods: map[string]string{}}, nil
+}
+
+// fork returns a check for another target, such as a runtime a case
+// launches for itself: it reads that target's frames and posts from their
+// start, and counts into the same summary.
+func (sc *schemaCheck) fork() *schemaCheck {
+	return &schemaCheck{s: sc.s, sum: sc.sum, methods: map[string]string{}}
 }
 
 // summary returns the counts so far.
 func (sc *schemaCheck) summary() *SchemaSummary {
-	out := sc.sum
+	out := *sc.sum
 	out.BySchema = map[string]*SchemaCount{}
 	for k, v := range sc.sum.BySchema {
 		c := *v

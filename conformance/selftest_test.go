@@ -383,9 +383,8 @@ func TestSuiteCatchesBrokenV2Runtimes(t *testing.T) {
 		name: "jsonrpc 1.0 responses", v2: jsonrpcVersion,
 		rule: "protocol.md §5.2", diff: "violations",
 		// Every response breaks spec/schemas/rules/JsonRpcResponse.json;
-		// only the cases of the register exchange alone have none from
-		// the runtime.
-		failAllBut: []string{"v2/register", "v2/register-env-runtime-id", "v2/start-before-manager", "trace/realtime-start-export"},
+		// only the register exchange has none from the runtime.
+		failAllBut: []string{"v2/register"},
 	}, {
 		name: "streamChunks held until the result", v2: holdStreamChunks(),
 		rule: "protocol.md §5.2", diff: "earlyChunkMs",
