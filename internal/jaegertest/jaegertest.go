@@ -54,7 +54,7 @@ type Jaeger struct {
 // test is skipped when the binary has not been built.
 func Start(t testing.TB) *Jaeger {
 	t.Helper()
-	root, err := moduleRoot()
+	root, err := runtimeproc.ModuleRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -305,23 +305,4 @@ func (j *Jaeger) get(ctx context.Context, path string, v any) error {
 		return fmt.Errorf("GET %s: %w", path, err)
 	}
 	return nil
-}
-
-// moduleRoot finds the directory of the main module's go.mod, walking up
-// from the working directory.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory")
-		}
-		dir = parent
-	}
 }

@@ -16,6 +16,7 @@ package runtimeproc
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -95,4 +96,24 @@ func RunRequest(ctx context.Context, baseURL string, stream bool, body string) (
 	}
 	req.Header.Set("Content-Type", "application/json")
 	return req, nil
+}
+
+// ModuleRoot returns the directory of this module's go.mod, found by
+// walking up from the working directory, as tests and "go run ./..." run
+// inside the module.
+func ModuleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.mod above the working directory")
+		}
+		dir = parent
+	}
 }

@@ -5,13 +5,14 @@ package telemetrytest
 import (
 	"bufio"
 	"bytes"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/genkit-runtime/genkit-runtime/internal/runtimeproc"
 )
 
 // telemetryServerJS starts the pinned @genkit-ai/telemetry-server on an
@@ -44,7 +45,8 @@ process.stdin.resume();
 // are missing.
 func Start(t testing.TB) string {
 	t.Helper()
-	nodeModules, err := moduleNodeModules()
+	root, err := runtimeproc.ModuleRoot()
+	nodeModules := filepath.Join(root, "e2e", "node", "node_modules")
 	if err != nil {
 		t.Skipf("real telemetry server unavailable: %v", err)
 	}
@@ -105,23 +107,4 @@ func Start(t testing.TB) string {
 		t.Fatalf("telemetry server did not start: %s", stderr.String())
 	}
 	return ""
-}
-
-// moduleNodeModules finds e2e/node/node_modules from the working
-// directory, walking up to the module root (the directory with go.mod).
-func moduleNodeModules() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, "e2e", "node", "node_modules"), nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory")
-		}
-		dir = parent
-	}
 }

@@ -24,6 +24,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/genkit-runtime/genkit-runtime/internal/runtimeproc"
 )
 
 // nodeDir is the folder, relative to the module root, that holds the npm
@@ -39,7 +41,7 @@ const configTimeout = 60 * time.Second
 // missing; CI installs them with "npm ci" in e2e/node.
 func NodeModules(t testing.TB) string {
 	t.Helper()
-	root, err := moduleRoot()
+	root, err := runtimeproc.ModuleRoot()
 	if err != nil {
 		t.Skipf("clitest: cannot locate the module root: %v", err)
 	}
@@ -51,25 +53,6 @@ func NodeModules(t testing.TB) string {
 		t.Skipf("clitest: node not found on PATH: %v", err)
 	}
 	return nm
-}
-
-// moduleRoot walks up from the working directory to the first directory
-// containing go.mod.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory")
-		}
-		dir = parent
-	}
 }
 
 // Project is a scratch Genkit project folder with its own CLI configuration.
