@@ -37,7 +37,6 @@ type Runtime struct {
 	api     *reflection.Handler
 	traces  *tracestore.Handler
 	handler http.Handler
-	ids     *runtimeIDs
 	root    string
 
 	quitOnce sync.Once
@@ -45,13 +44,6 @@ type Runtime struct {
 
 	closeOnce sync.Once
 	closeErr  error
-}
-
-// runtimeIDs holds the IDs /api/__health?id= accepts, which depend on the
-// port and so are known only once the runtime is served.
-type runtimeIDs struct {
-	mu  sync.Mutex
-	ids []string
 }
 
 // New makes a runtime serving reg with opts (nil: the defaults). It starts
@@ -105,15 +97,11 @@ func New(ctx context.Context, reg *registry.Registry, opts *Options) (*Runtime, 
 		return nil, fmt.Errorf("devruntime: %w", err)
 	}
 	rt.tel = tel
-	rt.ids = &runtimeIDs{}
-	if o.RuntimeID != "" {
-		rt.ids.ids = []string{o.RuntimeID}
-	}
 	rt.api = reflection.NewHandler(reg, &reflection.Options{
 		TracerProvider: tel.tp,
 		Flusher:        tel.exporter,
 		Version:        Version,
-		RuntimeIDs:     nil, // checked by rt.health, which knows the IDs set at serve time
+		RuntimeIDs:     nonEmpty(o.RuntimeID), // completed by Announce, which knows the port
 		MaxBodyBytes:   o.MaxBodyBytes,
 		OnNotify:       func(n reflection.Notification) { tel.notified(n.TelemetryServerURL) },
 		OnQuit:         func() { rt.quitOnce.Do(func() { close(rt.quit) }) },
@@ -123,7 +111,6 @@ func New(ctx context.Context, reg *registry.Registry, opts *Options) (*Runtime, 
 	mux := http.NewServeMux()
 	mux.Handle("/api/traces", rt.traces)
 	mux.Handle("/api/traces/", rt.traces)
-	mux.HandleFunc("GET /api/__health", rt.health)
 	mux.Handle("/", rt.api)
 	h, err := rt.edge(mux)
 	if err != nil {
@@ -134,29 +121,12 @@ func New(ctx context.Context, reg *registry.Registry, opts *Options) (*Runtime, 
 	return rt, nil
 }
 
-// health answers /api/__health, refusing an id that is not the runtime's
-// (the Genkit CLI asks with the ID of the runtime file it found).
-func (rt *Runtime) health(w http.ResponseWriter, r *http.Request) {
-	if id := r.URL.Query().Get("id"); id != "" {
-		rt.ids.mu.Lock()
-		ids := rt.ids.ids
-		rt.ids.mu.Unlock()
-		if len(ids) > 0 && !contains(ids, id) {
-			w.Header().Set(reflection.HeaderVersion, Version)
-			http.Error(w, "Invalid runtime ID", http.StatusServiceUnavailable)
-			return
-		}
+// nonEmpty returns s as a list, or nil when it is empty.
+func nonEmpty(s string) []string {
+	if s == "" {
+		return nil
 	}
-	rt.api.ServeHTTP(w, r)
-}
-
-func contains(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
+	return []string{s}
 }
 
 // Handler returns the runtime's HTTP API: the Reflection API v1 and the
@@ -221,22 +191,13 @@ func (rt *Runtime) edge(h http.Handler) (http.Handler, error) {
 		ExposedHeaders:  []string{reflection.HeaderTraceID, reflection.HeaderSpanID, reflection.HeaderVersion},
 	})
 	ms := []guard.Middleware{guard.Recover(rt.logger)}
-	if isLoopback(o.Host) {
+	if guard.IsLoopback(o.Host) {
 		ms = append(ms, guard.Hosts(append(append([]string{}, guard.LoopbackHosts...), o.AllowedHosts...)))
 	} else if len(o.AllowedHosts) > 0 {
 		ms = append(ms, guard.Hosts(o.AllowedHosts))
 	}
 	ms = append(ms, guard.Origins(policy), c.Handler)
 	return guard.Chain(ms...)(h), nil
-}
-
-// isLoopback reports whether host (an IP or name) is a loopback address.
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // Announce writes the runtime file that lets the Genkit CLI discover a
@@ -260,9 +221,7 @@ func (rt *Runtime) Announce(addr net.Addr) (*runtimefile.File, error) {
 	if id == "" {
 		id = defaultID
 	}
-	rt.ids.mu.Lock()
-	rt.ids.ids = append(rt.ids.ids, id, defaultID)
-	rt.ids.mu.Unlock()
+	rt.api.SetRuntimeIDs(id, defaultID)
 	rt.tel.setSelf(self, rt.opts.TelemetryServerURL)
 	rt.removeStale()
 	rf, err := runtimefile.Write(rt.root, runtimefile.Info{

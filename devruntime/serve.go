@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/genkit-runtime/genkit-runtime/guard"
 	"github.com/genkit-runtime/genkit-runtime/reflection"
 	"github.com/genkit-runtime/genkit-runtime/registry"
 )
@@ -98,7 +99,7 @@ func (rt *Runtime) listen() (net.Listener, error) {
 // ctx ends or a quit is asked, then shuts down gracefully.
 func (rt *Runtime) serveV1(ctx context.Context) error {
 	logger := rt.logger
-	if !isLoopback(rt.opts.Host) {
+	if !guard.IsLoopback(rt.opts.Host) {
 		logger.Warn("listening on a non-loopback address: anyone who can reach it can run this runtime's actions", "host", rt.opts.Host)
 	}
 	l, err := rt.listen()

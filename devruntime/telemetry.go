@@ -11,6 +11,7 @@ import (
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
+	"github.com/genkit-runtime/genkit-runtime/guard"
 	"github.com/genkit-runtime/genkit-runtime/internal/otlp"
 	"github.com/genkit-runtime/genkit-runtime/traceexport"
 	"github.com/genkit-runtime/genkit-runtime/tracestore"
@@ -144,5 +145,5 @@ func sameServer(a, b string) bool {
 	if ua.Port() != ub.Port() {
 		return false
 	}
-	return ua.Hostname() == ub.Hostname() || (isLoopback(ua.Hostname()) && isLoopback(ub.Hostname()))
+	return ua.Hostname() == ub.Hostname() || (guard.IsLoopback(ua.Hostname()) && guard.IsLoopback(ub.Hostname()))
 }

@@ -41,6 +41,16 @@ func Chain(ms ...Middleware) Middleware {
 // LoopbackHosts are the Host names a loopback server answers to by default.
 var LoopbackHosts = []string{"localhost", "127.0.0.1", "::1"}
 
+// IsLoopback reports whether host, an IP address or a name, is a loopback
+// address: "localhost", 127.0.0.0/8 or ::1.
+func IsLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 // Hosts refuses, with 403, requests whose Host header (port ignored) is not
 // one of allowed. "*" in allowed accepts any host.
 func Hosts(allowed []string) Middleware {

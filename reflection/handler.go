@@ -30,6 +30,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -70,7 +71,8 @@ type Options struct {
 	FlushTimeout time.Duration
 	// Version is sent as X-Genkit-Version on every response.
 	Version string
-	// RuntimeIDs are the IDs /api/__health?id= accepts. If empty, any id is
+	// RuntimeIDs are the IDs /api/__health?id= accepts (see also
+	// [Handler.SetRuntimeIDs]). If empty, any id is
 	// accepted.
 	RuntimeIDs []string
 	// MaxBodyBytes limits request bodies; if zero, DefaultMaxBodyBytes.
@@ -104,6 +106,9 @@ type Handler struct {
 	lister *lister
 	opts   Options
 	mux    *http.ServeMux
+	// runtimeIDs are the IDs health checks accept: opts.RuntimeIDs, or
+	// what SetRuntimeIDs set.
+	runtimeIDs atomic.Pointer[[]string]
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -146,6 +151,7 @@ func NewHandler(reg *registry.Registry, opts *Options) *Handler {
 		h.writeStatus(w, r, http.StatusNotFound, status.Errorf(status.NotFound, "no route for %s %s", r.Method, r.URL.Path))
 	})
 	h.mux = mux
+	h.SetRuntimeIDs(o.RuntimeIDs...)
 	return h
 }
 
@@ -161,8 +167,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // /api/cancelAction does. It reports whether such a run was active.
 func (h *Handler) CancelAction(traceID string) bool { return h.core.cancel(traceID) }
 
+// SetRuntimeIDs replaces the IDs /api/__health?id= accepts, for a runtime
+// whose ID is known only once it listens (the default ID holds the port).
+// It is safe to call while the handler serves.
+func (h *Handler) SetRuntimeIDs(ids ...string) {
+	ids = slices.Clone(ids)
+	h.runtimeIDs.Store(&ids)
+}
+
 func (h *Handler) health(w http.ResponseWriter, r *http.Request) {
-	if id := r.URL.Query().Get("id"); id != "" && len(h.opts.RuntimeIDs) > 0 && !slices.Contains(h.opts.RuntimeIDs, id) {
+	if id, ids := r.URL.Query().Get("id"), *h.runtimeIDs.Load(); id != "" && len(ids) > 0 && !slices.Contains(ids, id) {
 		http.Error(w, "Invalid runtime ID", http.StatusServiceUnavailable)
 		return
 	}

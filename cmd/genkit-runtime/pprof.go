@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"time"
+
+	"github.com/genkit-runtime/genkit-runtime/guard"
 )
 
 // startPprof serves the Go profiles of net/http/pprof on cfg.pprofAddr, a
@@ -20,7 +22,7 @@ func startPprof(cfg *config, logger *slog.Logger) (func(), error) {
 	if err != nil {
 		return nil, fmt.Errorf("--pprof-addr: %w", err)
 	}
-	if !isLoopbackHost(host) {
+	if !guard.IsLoopback(host) {
 		return nil, fmt.Errorf("--pprof-addr %s: profiles are served on loopback addresses only", cfg.pprofAddr)
 	}
 	l, err := net.Listen("tcp", cfg.pprofAddr)
@@ -48,13 +50,4 @@ func startPprof(cfg *config, logger *slog.Logger) (func(), error) {
 		srv.Shutdown(ctx)
 		<-done
 	}, nil
-}
-
-// isLoopbackHost reports whether host (an IP or name) is a loopback address.
-func isLoopbackHost(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
