@@ -46,7 +46,8 @@ func watchParent(logger *slog.Logger) (*parentWatch, error) {
 		return nil, errNoParent
 	}
 	w := &parentWatch{gone: make(chan struct{}), stopped: make(chan struct{}), done: make(chan struct{})}
-	if wait, release, err := waitForProcess(ppid); err == nil {
+	wait, release, err := waitForProcess(ppid)
+	if err == nil {
 		w.release = release
 		go func() {
 			defer close(w.done)
@@ -55,9 +56,8 @@ func watchParent(logger *slog.Logger) (*parentWatch, error) {
 			}
 		}()
 		return w, nil
-	} else {
-		logger.Debug("watching the parent process by polling", "reason", err)
 	}
+	logger.Debug("watching the parent process by polling", "reason", err)
 	go func() {
 		defer close(w.done)
 		t := time.NewTicker(parentPollInterval)

@@ -124,7 +124,6 @@ func checkClientSpan(ctx context.Context, t *testing.T, s *clitest.Session, trac
 	var td struct {
 		Spans map[string]span `json:"spans"`
 	}
-	var raw json.RawMessage
 	// The trace reaches the telemetry server before the run's answer; the
 	// client span ends before its parent, so it is there too.
 	raw, err := s.ToolsGet(ctx, "getTrace", map[string]any{"traceId": traceID})
@@ -136,7 +135,6 @@ func checkClientSpan(ctx context.Context, t *testing.T, s *clitest.Session, trac
 	}
 	var root, client *span
 	for _, sp := range td.Spans {
-		sp := sp
 		if sp.ParentSpanID == "" {
 			root = &sp
 		}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
@@ -78,7 +79,7 @@ func parseConfig(args []string, stderr io.Writer, getenv func(string) string) (*
 		fmt.Fprint(stderr, envText)
 	}
 	var cors, hosts listFlag
-	fs.StringVar(&opts.Host, "host", envOr(getenv, "GENKIT_REFLECTION_HOST", devruntime.DefaultHost), "address to listen on; a non-loopback address exposes the runtime to the network")
+	fs.StringVar(&opts.Host, "host", cmp.Or(opts.Host, devruntime.DefaultHost), "address to listen on; a non-loopback address exposes the runtime to the network")
 	port := fs.Int("port", 0, fmt.Sprintf("port to listen on (default $GENKIT_REFLECTION_PORT, else the first free port in %d..%d)", devruntime.FirstPort, devruntime.LastPort))
 	fs.StringVar(&opts.Name, "name", "genkit-runtime", "runtime name shown by the Genkit Developer UI, and the service name of spans exported over OTLP")
 	fs.StringVar(&opts.ProjectRoot, "root", "", "project root holding .genkit/runtimes (default: found from the working directory like the Genkit CLI does)")
@@ -115,11 +116,4 @@ func parseConfig(args []string, stderr io.Writer, getenv func(string) string) (*
 	opts.CORSOrigins, opts.AllowedHosts = cors, hosts
 	opts.MaxTracesName, opts.MaxTraceBytesName = "--trace-store-max-traces", "--trace-store-max-bytes"
 	return cfg, nil
-}
-
-func envOr(getenv func(string) string, key, def string) string {
-	if v := getenv(key); v != "" {
-		return v
-	}
-	return def
 }
