@@ -85,12 +85,23 @@ func TestCLIStartV1(t *testing.T) {
 	})
 
 	t.Run("tools API", func(t *testing.T) {
-		rts, err := s.ToolsGet(ctx, "getActiveRuntimes", nil)
-		if err != nil {
-			t.Fatal(err)
+		// The CLI adds a runtime once its watcher has seen the file and
+		// its health check has answered: on a loaded machine that can
+		// come after the flow:run commands above, which read the file
+		// themselves. Wait for it, bounded by ctx.
+		var rts json.RawMessage
+		for {
+			var err error
+			if rts, err = s.ToolsGet(ctx, "getActiveRuntimes", nil); err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(string(rts), `"`+info.ID+`"`) || ctx.Err() != nil {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
 		if !strings.Contains(string(rts), `"`+info.ID+`"`) {
-			t.Errorf("getActiveRuntimes = %s; want runtime %s", rts, info.ID)
+			t.Errorf("getActiveRuntimes = %s; want runtime %s\n%s", rts, info.ID, s.Log())
 		}
 		acts, err := s.ToolsGet(ctx, "listActions", nil)
 		if err != nil {
