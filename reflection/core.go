@@ -100,6 +100,8 @@ func (c *core) runAction(ctx context.Context, rr *runRequest, hooks runHooks) (r
 	opts := &registry.RunOptions{
 		TracerProvider:  c.tp,
 		TelemetryLabels: rr.TelemetryLabels,
+		// runBody.decodeJSON checked and compacted the input.
+		InputCompact: true,
 		OnStart: func(sc trace.SpanContext) {
 			traceID = sc.TraceID().String()
 			c.mu.Lock()

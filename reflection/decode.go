@@ -48,7 +48,10 @@ type runBody struct {
 // members are skipped (the CLI sends runtimeId); of a repeated member the
 // last counts, as in JavaScript. The stream and streamInput members are
 // decoded when switches is set and skipped otherwise. Its errors describe
-// the problem for a client and do not carry a status.
+// the problem for a client and do not carry a status. The input, init and
+// context members are slices of data, not copies: data must be the run's
+// own (a request body or a JSON-RPC message read for it alone), which
+// nothing changes afterwards.
 func (r *runBody) decodeJSON(data []byte, switches bool) error {
 	d := runDecoders.Get().(*jsontok.Decoder)
 	defer func() {
@@ -107,7 +110,15 @@ func (r *runBody) decodeJSON(data []byte, switches bool) error {
 			if err != nil {
 				return syntaxError(err)
 			}
-			raw := json.RawMessage(bytes.Clone(v))
+			// v is a slice of data, which the run keeps (see above).
+			// The input is compacted here, once: the run takes it as
+			// checked and compact (registry.RunOptions.InputCompact).
+			raw := json.RawMessage(v)
+			if field == "input" {
+				if raw, err = jsontext.Compact(v); err != nil {
+					return syntaxError(err)
+				}
+			}
 			switch field {
 			case "input":
 				r.Input = raw

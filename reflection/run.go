@@ -126,12 +126,11 @@ type runWriter struct {
 	// waits for it.
 	flushing sync.WaitGroup
 
-	mu        sync.Mutex // guards sent, unflushed, done, err, scratch, line and enc
+	mu        sync.Mutex // guards sent, unflushed, done, err, line and enc
 	sent      bool       // headers written
 	unflushed bool       // headers written by start and not yet sent
 	done      bool       // the handler is finishing; w must not be used any more
 	err       error      // first write error; later writes are skipped
-	scratch   []byte
 	// line and enc encode chunks; enc writes to line.
 	line bytes.Buffer
 	enc  *json.Encoder
@@ -266,14 +265,26 @@ func clientGone(err error) error {
 func (rw *runWriter) finalRun(res registry.Result, runErr error) error {
 	rw.mu.Lock()
 	defer rw.mu.Unlock()
-	b, err := appendFinal(rw.scratch[:0], res, runErr)
+	buf := finalBufs.Get().(*[]byte)
+	b, err := appendFinal((*buf)[:0], res, runErr)
 	if err != nil {
 		st := wireStatus(status.Errorf(status.Internal, "encoding result: %v", err))
 		b, _ = json.Marshal(finalResult{Error: &st})
 	}
-	rw.scratch = b
-	return rw.writeFinalLocked(b)
+	err = rw.writeFinalLocked(b)
+	// The response writer has copied b (or failed): it can be reused.
+	if cap(b) <= maxPooledFinal {
+		*buf = b
+		finalBufs.Put(buf)
+	}
+	return err
 }
+
+// finalBufs holds buffers for final objects; those larger than
+// maxPooledFinal are left to the garbage collector.
+var finalBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+const maxPooledFinal = 64 << 10
 
 // final writes the final object f, with no trailing newline.
 func (rw *runWriter) final(f finalResult) error {

@@ -55,6 +55,12 @@ type RunOptions struct {
 	// OnStart, when not nil, is called once with the span's context right
 	// after the span starts and before the action's function runs.
 	OnStart func(trace.SpanContext)
+	// InputCompact tells Run that Request.Input is already known to be one
+	// valid JSON value without insignificant white space, because the
+	// caller's decoder checked and compacted it, so Run does not scan it
+	// again. Input that is not so breaks the promise Run makes to the
+	// action's function.
+	InputCompact bool
 }
 
 // Result is the outcome of a successful run.
@@ -87,15 +93,17 @@ func (a *Action) Run(ctx context.Context, req *Request, opts *RunOptions) (Resul
 	if req == nil {
 		req = &Request{}
 	}
-	input, err := checkInput(req.Input)
-	if err != nil {
-		return Result{}, err
-	}
-	if len(input) != len(req.Input) {
-		// Compacted: the function sees the compact copy.
-		r := *req
-		r.Input = input
-		req = &r
+	if !opts.InputCompact {
+		input, err := checkInput(req.Input)
+		if err != nil {
+			return Result{}, err
+		}
+		if len(input) != len(req.Input) {
+			// Compacted: the function sees the compact copy.
+			r := *req
+			r.Input = input
+			req = &r
+		}
 	}
 	if err := a.ValidateInput(req.Input); err != nil {
 		return Result{}, err
@@ -105,7 +113,9 @@ func (a *Action) Run(ctx context.Context, req *Request, opts *RunOptions) (Resul
 		tp = trace.SpanFromContext(ctx).TracerProvider()
 	}
 	parent, _ := ctx.Value(spanStateKey{}).(*spanState)
-	startAttrs := make([]attribute.KeyValue, 0, 3+len(opts.TelemetryLabels))
+	// Every attribute known before the span starts is given at its start,
+	// so the span's attribute list grows once more, at its end.
+	startAttrs := make([]attribute.KeyValue, 0, 6+len(opts.TelemetryLabels))
 	startAttrs = append(startAttrs,
 		attribute.String(AttrType, "action"),
 		attribute.String(AttrSubtype, a.desc.Type),
@@ -114,27 +124,23 @@ func (a *Action) Run(ctx context.Context, req *Request, opts *RunOptions) (Resul
 	for k, v := range opts.TelemetryLabels {
 		startAttrs = append(startAttrs, attribute.String(k, v))
 	}
+	if req.Context != nil || parent == nil {
+		startAttrs = append(startAttrs, attribute.String(AttrContext, contextAttr(req.Context)))
+	}
+	if len(req.Init) > 0 {
+		startAttrs = append(startAttrs, attribute.String(AttrInit, compactJSON(req.Init)))
+	}
+	if len(req.Input) > 0 {
+		startAttrs = append(startAttrs, attribute.String(AttrInput, string(req.Input)))
+	}
 	stepType := "action"
 	if a.desc.Type == "flow" {
 		stepType = "flow"
 	}
 	var out Result
-	err = inSpanEnd(ctx, tp, parent, a.desc.Name, stepType, a.desc.Type, startAttrs, func(ctx context.Context, span trace.Span) ([]attribute.KeyValue, error) {
+	err := inSpanEnd(ctx, tp, parent, a.desc.Name, stepType, a.desc.Type, startAttrs, func(ctx context.Context, span trace.Span) ([]attribute.KeyValue, error) {
 		sc := span.SpanContext()
 		out.TraceID, out.SpanID = sc.TraceID().String(), sc.SpanID().String()
-		// The attributes known once the span has started, set in one call.
-		var set [3]attribute.KeyValue
-		attrs := set[:0]
-		if req.Context != nil || parent == nil {
-			attrs = append(attrs, attribute.String(AttrContext, contextAttr(req.Context)))
-		}
-		if len(req.Init) > 0 {
-			attrs = append(attrs, attribute.String(AttrInit, compactJSON(req.Init)))
-		}
-		if len(req.Input) > 0 {
-			attrs = append(attrs, attribute.String(AttrInput, string(req.Input)))
-		}
-		span.SetAttributes(attrs...)
 		if opts.OnStart != nil {
 			opts.OnStart(sc)
 		}
@@ -170,7 +176,8 @@ func inSpan(ctx context.Context, tp trace.TracerProvider, parent *spanState, nam
 // succeeds, together with the span's closing attributes.
 func inSpanEnd(ctx context.Context, tp trace.TracerProvider, parent *spanState, name, stepType, subtype string,
 	attrs []attribute.KeyValue, fn func(context.Context, trace.Span) ([]attribute.KeyValue, error)) error {
-	startOpts := []trace.SpanStartOption{trace.WithAttributes(attrs...)}
+	var opts [2]trace.SpanStartOption
+	startOpts := append(opts[:0], trace.WithAttributes(attrs...))
 	if parent == nil {
 		startOpts = append(startOpts, trace.WithNewRoot())
 		// A recording tracer ignores this parent (the span is a new root),
@@ -179,22 +186,26 @@ func inSpanEnd(ctx context.Context, tp trace.TracerProvider, parent *spanState, 
 		// when tracing is off.
 		ctx = trace.ContextWithSpanContext(ctx, randomSpanContext())
 	}
-	ctx, span := tp.Tracer(TracerName, trace.WithInstrumentationVersion(TracerVersion)).Start(ctx, name, startOpts...)
+	ctx, span := tp.Tracer(TracerName, tracerOptions...).Start(ctx, name, startOpts...)
 	defer span.End()
 
 	var parentPath string
 	if parent != nil {
 		parentPath = parent.path
 	}
-	segment := "{" + name
+	// The path nested spans extend ends with this span's segment without
+	// its subtype; the span's own path has the subtype.
+	var nested string
 	if stepType != "" {
-		segment += ",t:" + stepType
+		nested = parentPath + "/{" + name + ",t:" + stepType + "}"
+	} else {
+		nested = parentPath + "/{" + name + "}"
 	}
-	path := parentPath + "/" + segment + "}"
+	path := nested
 	if parent != nil && subtype != "" {
-		path = parentPath + "/" + segment + ",s:" + subtype + "}"
+		path = nested[:len(nested)-1] + ",s:" + subtype + "}"
 	}
-	ctx = context.WithValue(ctx, spanStateKey{}, &spanState{path: parentPath + "/" + segment + "}"})
+	ctx = context.WithValue(ctx, spanStateKey{}, &spanState{path: nested})
 
 	extra, err := fn(ctx, span)
 
@@ -248,6 +259,9 @@ func exceptionType(err error) string {
 	}
 	return t.PkgPath() + "." + t.Name()
 }
+
+// tracerOptions name the version of the Genkit instrumentation scope.
+var tracerOptions = []trace.TracerOption{trace.WithInstrumentationVersion(TracerVersion)}
 
 // randomSpanContext returns a valid, unsampled span context with random IDs.
 func randomSpanContext() trace.SpanContext {

@@ -236,6 +236,9 @@ func TestRunTelemetryLabelsAtStart(t *testing.T) {
 		"genkit:key":              "/flow/steps",
 		"myLabel":                 "v1",
 		"genkitx:foo":             "bar",
+		// Known before the span starts, so given at its start too.
+		"genkit:metadata:context": "{}",
+		"genkit:input":            `{"steps":1}`,
 	}
 	if diff := cmp.Diff(want, tr.starts.get(res.SpanID)); diff != "" {
 		t.Errorf("root attributes at start (-want +got):\n%s", diff)

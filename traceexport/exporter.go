@@ -152,8 +152,10 @@ type Exporter struct {
 	// failing is set when the last finished post failed and cleared when
 	// one succeeds.
 	failing bool
-	// changed is closed, and replaced, whenever sends finish.
-	changed  chan struct{}
+	// failed is closed, and replaced, whenever a post fails, so that
+	// waiters notice the server is unhealthy. Waiters for one trace are
+	// woken through its flushState instead.
+	failed   chan struct{}
 	stopping bool
 	stats    Stats
 	dropLog  logLimiter
@@ -192,6 +194,26 @@ type pendingSpan struct {
 type flushState struct {
 	queued uint64
 	done   uint64
+	// wake, made by the first waiter that needs it, is closed when a post
+	// of the trace finishes; only the waiters of this trace wake.
+	wake chan struct{}
+}
+
+// wakeLocked wakes the waiters of fs. e.mu is held.
+func (fs *flushState) wakeLocked() {
+	if fs.wake != nil {
+		close(fs.wake)
+		fs.wake = nil
+	}
+}
+
+// waitChanLocked returns the channel closed when a post of fs's trace
+// finishes. e.mu is held.
+func (fs *flushState) waitChanLocked() <-chan struct{} {
+	if fs.wake == nil {
+		fs.wake = make(chan struct{})
+	}
+	return fs.wake
 }
 
 var _ sdktrace.SpanProcessor = (*Exporter)(nil)
@@ -213,7 +235,7 @@ func New(opts *Options) *Exporter {
 		pending:   make(map[string]*pendingTrace),
 		flush:     make(map[string]*flushState),
 		inflight:  make(map[string]time.Time),
-		changed:   make(chan struct{}),
+		failed:    make(chan struct{}),
 		wake:      make(chan struct{}, 1),
 		stop:      make(chan struct{}),
 		done:      make(chan struct{}),
@@ -485,6 +507,8 @@ func (e *Exporter) finish(traceID string, seq, n uint64, outcome string, err err
 		e.stats.Failures++
 		e.stats.FailedSpans += n
 		e.failing = true
+		close(e.failed)
+		e.failed = make(chan struct{})
 		logIt, suppressed = e.errLog.allow(time.Now())
 	default:
 		e.stats.Discarded += n
@@ -496,12 +520,11 @@ func (e *Exporter) finish(traceID string, seq, n uint64, outcome string, err err
 	}
 	if fs := e.flush[traceID]; fs != nil {
 		fs.done = seq
+		fs.wakeLocked()
 		if fs.done >= fs.queued {
 			delete(e.flush, traceID)
 		}
 	}
-	close(e.changed)
-	e.changed = make(chan struct{})
 	failures := e.stats.Failures
 	e.mu.Unlock()
 	if logIt {
@@ -556,14 +579,19 @@ func (e *Exporter) post(ctx context.Context, url string, td tracestore.TraceData
 		return err
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode/100 == 2 {
+		// The answer ("OK") is read to its end, so that the connection is
+		// kept for the next post, but not kept.
+		if _, err := io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody)); err != nil {
+			return fmt.Errorf("reading response: %w", err)
+		}
+		return nil
+	}
 	msg, err := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 	if err != nil {
 		return fmt.Errorf("reading response: %w", err)
 	}
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("POST %s: %s: %s", endpoint, resp.Status, bytes.TrimSpace(msg))
-	}
-	return nil
+	return fmt.Errorf("POST %s: %s: %s", endpoint, resp.Status, bytes.TrimSpace(msg))
 }
 
 // FlushTrace waits until every span state of traceID queued before the
@@ -592,9 +620,12 @@ func (e *Exporter) FlushTrace(ctx context.Context, traceID string) error {
 		}
 	}
 	e.mu.Unlock()
-	return e.wait(ctx, func() bool {
+	return e.wait(ctx, func() (bool, <-chan struct{}) {
 		fs := e.flush[traceID]
-		return fs == nil || fs.done >= target || e.unhealthyLocked(time.Now())
+		if fs == nil || fs.done >= target || e.unhealthyLocked(time.Now()) {
+			return true, nil
+		}
+		return false, fs.waitChanLocked()
 	})
 }
 
@@ -624,25 +655,26 @@ func (e *Exporter) ForceFlush(ctx context.Context) error {
 		targets[id] = fs.queued
 	}
 	e.mu.Unlock()
-	return e.wait(ctx, func() bool {
+	return e.wait(ctx, func() (bool, <-chan struct{}) {
 		for id, target := range targets {
 			if fs := e.flush[id]; fs != nil && fs.done < target {
-				return false
+				return false, fs.waitChanLocked()
 			}
 		}
-		return true
+		return true, nil
 	})
 }
 
-// wait blocks until cond, evaluated under e.mu, holds or ctx ends. cond is
-// evaluated again whenever a post finishes and, with a stall timeout, at
+// wait blocks until cond, evaluated under e.mu, holds or ctx ends. When
+// it does not hold, cond returns a channel closed when it may: cond is
+// evaluated again then, when a post fails and, with a stall timeout, at
 // least every quarter of it, so a stall is noticed.
-func (e *Exporter) wait(ctx context.Context, cond func() bool) error {
+func (e *Exporter) wait(ctx context.Context, cond func() (bool, <-chan struct{})) error {
 	var tick <-chan time.Time
 	for {
 		e.mu.Lock()
-		ok := cond()
-		changed := e.changed
+		ok, changed := cond()
+		failed := e.failed
 		e.mu.Unlock()
 		if ok {
 			return nil
@@ -654,6 +686,7 @@ func (e *Exporter) wait(ctx context.Context, cond func() bool) error {
 		}
 		select {
 		case <-changed:
+		case <-failed:
 		case <-tick:
 		case <-ctx.Done():
 			return ctx.Err()
