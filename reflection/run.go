@@ -97,7 +97,7 @@ func (h *Handler) runAction(w http.ResponseWriter, r *http.Request) {
 		h.writeStatus(w, r, http.StatusBadRequest, err)
 		return
 	}
-	rw := &runWriter{w: w, rc: http.NewResponseController(w), stream: stream}
+	rw := newRunWriter(w, stream)
 	defer rw.close()
 	hooks := runHooks{started: rw.start}
 	if stream {
@@ -117,23 +117,46 @@ func (h *Handler) runAction(w http.ResponseWriter, r *http.Request) {
 
 // runWriter writes one v1 run: early headers when the root span starts,
 // NDJSON chunks, and the final object with no trailing newline.
+//
+// Chunks are not written by the action's goroutine: chunk encodes a line
+// and queues it, and a sender goroutine of the writer's own writes what is
+// queued and flushes it. The sender starts when there is something to send
+// and stops when the queue is empty, so a chunk is sent at once when the
+// connection keeps up, and chunks queued while a write is under way (the
+// client reads slower than the action writes, or the cores are busy) leave
+// together in the next write. The queue is bounded: beyond maxQueued bytes,
+// chunk waits for the sender.
 type runWriter struct {
 	w      http.ResponseWriter
 	rc     *http.ResponseController
 	stream bool
 
-	// flushing is the goroutine start spawns to send the headers; close
-	// waits for it.
-	flushing sync.WaitGroup
+	// sender is the goroutine that sends the headers start wrote and the
+	// queued lines; close waits for it.
+	sender sync.WaitGroup
 
-	mu        sync.Mutex // guards sent, unflushed, done, err, line and enc
+	mu        sync.Mutex // guards every field below
+	drained   sync.Cond  // L is &mu; broadcast when the sender takes the queue or finishes a write
 	sent      bool       // headers written
 	unflushed bool       // headers written by start and not yet sent
-	done      bool       // the handler is finishing; w must not be used any more
+	sending   bool       // the sender goroutine is running
+	writing   bool       // the sender is using w without holding mu
+	done      bool       // the final object is being written, or the handler has returned
 	err       error      // first write error; later writes are skipped
+	queue     []byte     // lines not yet taken by the sender
+	spare     []byte     // the buffer of the previous write, for the next queue
 	// line and enc encode chunks; enc writes to line.
 	line bytes.Buffer
 	enc  *json.Encoder
+}
+
+// maxQueued bounds the bytes of chunk lines waiting for the sender.
+const maxQueued = 64 << 10
+
+func newRunWriter(w http.ResponseWriter, stream bool) *runWriter {
+	rw := &runWriter{w: w, rc: http.NewResponseController(w), stream: stream}
+	rw.drained.L = &rw.mu
+	return rw
 }
 
 func (rw *runWriter) contentType() string {
@@ -146,10 +169,9 @@ func (rw *runWriter) contentType() string {
 // start writes the headers with the trace and span IDs and has them sent
 // at once, so the client learns the trace ID while the action body runs, as
 // the JS runtime does (flushHeaders in its onTraceStart). The flush is made
-// on a goroutine of the writer's own, which close waits for: the action
-// starts without waiting for the write, and an action that ends before the
-// flush is made sends its result in the same write as the headers. Both
-// modes are chunked, as in JS.
+// by the sender: the action starts without waiting for the write, and an
+// action that ends before the flush is made sends its result in the same
+// write as the headers. Both modes are chunked, as in JS.
 func (rw *runWriter) start(traceID, spanID string) {
 	rw.mu.Lock()
 	defer rw.mu.Unlock()
@@ -164,32 +186,69 @@ func (rw *runWriter) start(traceID, spanID string) {
 	rw.w.WriteHeader(http.StatusOK)
 	rw.sent = true
 	rw.unflushed = true
-	rw.flushing.Go(rw.flushHeaders)
+	rw.kickLocked()
 }
 
-// flushHeaders sends the headers written by start, unless a chunk or the
-// final object has sent them already, or the run is over.
-func (rw *runWriter) flushHeaders() {
+// kickLocked starts the sender unless it is running. rw.mu is held.
+func (rw *runWriter) kickLocked() {
+	if !rw.sending {
+		rw.sending = true
+		rw.sender.Go(rw.send)
+	}
+}
+
+// send is the sender goroutine: it writes and flushes the queued lines,
+// taking the whole queue each time, and sends headers written by start
+// that nothing has sent yet, until there is nothing left to send. Lines
+// taken once the final object is being written are written without a
+// flush: they leave with the final object.
+func (rw *runWriter) send() {
 	rw.mu.Lock()
 	defer rw.mu.Unlock()
-	if rw.done || !rw.unflushed || rw.err != nil {
-		return
-	}
-	rw.unflushed = false
-	// A writer that cannot flush (only possible when not streaming, see
-	// canFlush) sends the headers with the body instead.
-	if err := rw.rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
-		rw.err = fmt.Errorf("flushing headers: %w", err)
+	defer rw.drained.Broadcast()
+	defer func() { rw.sending = false }()
+	for rw.err == nil {
+		switch {
+		case len(rw.queue) > 0:
+			lines := rw.queue
+			rw.queue = rw.spare[:0]
+			flush := !rw.done
+			rw.unflushed = false
+			rw.writing = true
+			rw.drained.Broadcast()
+			rw.mu.Unlock()
+			_, err := rw.w.Write(lines)
+			if err == nil && flush {
+				err = rw.rc.Flush()
+			}
+			rw.mu.Lock()
+			rw.writing = false
+			rw.spare = lines[:0]
+			if err != nil {
+				rw.err = err
+			}
+			rw.drained.Broadcast()
+		case rw.unflushed && !rw.done:
+			rw.unflushed = false
+			// A writer that cannot flush (only possible when not
+			// streaming, see canFlush) sends the headers with the body
+			// instead.
+			if err := rw.rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+				rw.err = fmt.Errorf("flushing headers: %w", err)
+			}
+		default:
+			return
+		}
 	}
 }
 
-// close marks the writer finished and waits for the flush of the headers,
-// if one was started; after it w is not used.
+// close marks the writer finished and waits for the sender, if one was
+// started; after it w is not used.
 func (rw *runWriter) close() {
 	rw.mu.Lock()
 	rw.done = true
 	rw.mu.Unlock()
-	rw.flushing.Wait()
+	rw.sender.Wait()
 }
 
 // canFlush reports whether w, or a writer it wraps, can flush, the way
@@ -213,8 +272,8 @@ func (rw *runWriter) headersSent() bool {
 	return rw.sent
 }
 
-// chunk writes one NDJSON line and flushes it. It returns an error when the
-// client has gone away, which ends a streaming action early.
+// chunk encodes one NDJSON line and queues it for the sender. It returns an
+// error when the client has gone away, which ends a streaming action early.
 func (rw *runWriter) chunk(c any) error {
 	rw.mu.Lock()
 	defer rw.mu.Unlock()
@@ -232,23 +291,24 @@ func (rw *runWriter) chunk(c any) error {
 	if err := rw.enc.Encode(c); err != nil {
 		return status.Errorf(status.Internal, "encoding stream chunk: %w", err)
 	}
+	// The sender runs while the queue holds anything, so a full queue
+	// empties.
+	for len(rw.queue) >= maxQueued && rw.err == nil && !rw.done {
+		rw.drained.Wait()
+	}
 	if rw.err != nil {
 		return clientGone(rw.err)
+	}
+	if rw.done {
+		return status.Errorf(status.FailedPrecondition, "stream chunk sent after the run ended")
 	}
 	if !rw.sent {
 		rw.w.Header().Set("Content-Type", rw.contentType())
 		rw.w.WriteHeader(http.StatusOK)
 		rw.sent = true
 	}
-	if _, err := rw.w.Write(rw.line.Bytes()); err != nil {
-		rw.err = err
-		return clientGone(err)
-	}
-	if err := rw.rc.Flush(); err != nil {
-		rw.err = err
-		return clientGone(err)
-	}
-	rw.unflushed = false
+	rw.queue = append(rw.queue, rw.line.Bytes()...)
+	rw.kickLocked()
 	return nil
 }
 
@@ -298,9 +358,13 @@ func (rw *runWriter) final(f finalResult) error {
 	return rw.writeFinalLocked(b)
 }
 
-// writeFinalLocked writes the final line b. rw.mu is held.
+// writeFinalLocked writes the final line b once the queued lines are
+// written. rw.mu is held.
 func (rw *runWriter) writeFinalLocked(b []byte) error {
 	rw.done = true
+	for rw.err == nil && (rw.writing || len(rw.queue) > 0) {
+		rw.drained.Wait()
+	}
 	if rw.err != nil {
 		return rw.err
 	}

@@ -296,7 +296,7 @@ func FuzzV1NDJSONWriter(f *testing.F) {
 	f.Add([]byte(""), false)
 	f.Fuzz(func(t *testing.T, data []byte, fail bool) {
 		rec := httptest.NewRecorder()
-		rw := &runWriter{w: rec, rc: http.NewResponseController(rec), stream: true}
+		rw := newRunWriter(rec, true)
 		rw.start("0123456789abcdef0123456789abcdef", "0123456789abcdef")
 		var want []string
 		result := json.RawMessage("null")

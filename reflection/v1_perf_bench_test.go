@@ -24,7 +24,7 @@ func (w *discardWriter) Flush()                      {}
 // encoding, the write and the flush.
 func BenchmarkChunkWrite(b *testing.B) {
 	w := &discardWriter{h: http.Header{}}
-	rw := &runWriter{w: w, rc: http.NewResponseController(w), stream: true}
+	rw := newRunWriter(w, true)
 	defer rw.close()
 	rw.start("0123456789abcdef0123456789abcdef", "0123456789abcdef")
 	b.ReportAllocs()
