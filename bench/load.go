@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,23 +13,30 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/genkit-runtime/genkit-runtime/reflection/v2manager"
 )
 
 // kind is what a scenario's requests do.
 type kind int
 
 const (
-	unary  kind = iota // POST /api/runAction, one JSON answer
-	stream             // POST /api/runAction?stream=true, NDJSON
+	unary  kind = iota // POST /api/runAction, one JSON answer (v2: runAction)
+	stream             // POST /api/runAction?stream=true, NDJSON (v2: runAction with stream, streamChunk notifications)
 	list               // GET /api/actions
 )
 
 // load is one bounded measurement: conc clients sending requests back to
-// back for dur (or until maxReqs were sent), against one server.
+// back for dur (or until maxReqs were sent), against one server: over HTTP
+// (v1) to url with body, or, when rt is set, over v2 as runAction requests
+// for key with input, conc of them in flight on rt's one connection.
 type load struct {
 	kind    kind
 	url     string
 	body    []byte
+	rt      *v2manager.Runtime
+	key     string
+	input   json.RawMessage
 	conc    int
 	dur     time.Duration
 	grace   time.Duration // how long requests in flight at dur may take before they are cut off
@@ -107,7 +115,15 @@ func (ld load) run(ctx context.Context, client *http.Client, pid int) (sample, e
 			var myErr error
 			for time.Now().Before(stopAt) && issued.Add(1) <= ld.maxReqs && hard.Err() == nil {
 				t := time.Now()
-				first, n, chunks, err := ld.one(hard, client, buf)
+				var first time.Duration
+				var n int64
+				var chunks int
+				var err error
+				if ld.rt != nil {
+					first, n, chunks, err = ld.oneV2(hard)
+				} else {
+					first, n, chunks, err = ld.one(hard, client, buf)
+				}
 				d := time.Since(t)
 				my.Bytes += n
 				switch {

@@ -4,7 +4,8 @@
 // JS SDK fixtures when they are available: runs per second, latency,
 // server CPU per run, streaming throughput, listing cost, start-up time and
 // memory, with spans exported to a recording telemetry sink and not, and
-// with the telemetry server gone or hanging.
+// with the telemetry server gone or hanging, and over Reflection API v2,
+// driven by a manager inside the harness.
 //
 // Everything runs on 127.0.0.1; every load is bounded in requests and
 // time; the harness stops every process it started.
@@ -17,6 +18,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -27,6 +29,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -54,10 +57,30 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := runHarness(ctx, cfg); err != nil {
+	err := withProfile(cfg.selfProf, func() error { return runHarness(ctx, cfg) })
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
+}
+
+// withProfile runs f, with the CPU profiler writing to path when path is
+// not empty.
+func withProfile(path string, f func() error) error {
+	if path == "" {
+		return f()
+	}
+	pf, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.StartCPUProfile(pf); err != nil {
+		pf.Close()
+		return err
+	}
+	err = f()
+	pprof.StopCPUProfile()
+	return errors.Join(err, pf.Close())
 }
 
 // config is the harness's command line.
@@ -82,6 +105,7 @@ type config struct {
 	idleWait   time.Duration
 	startups   bool
 	profileDir string
+	selfProf   string
 	reportPath string
 	extraArgs  []string
 	args       []string
@@ -111,6 +135,7 @@ func parseFlags() *config {
 	fs.DurationVar(&c.idleWait, "idle-wait", time.Second, "how long after start-up idle memory is read")
 	fs.BoolVar(&c.startups, "startup", true, "measure start-up time and idle memory")
 	fs.StringVar(&c.profileDir, "profile", "", "write a CPU profile of genkit-runtime for each scenario (round 1) into this directory")
+	fs.StringVar(&c.selfProf, "harness-profile", "", "write a CPU profile of the harness itself (load generators, v2 managers, sinks) to this file")
 	fs.StringVar(&c.reportPath, "report", "", "print the tables of a JSON file written by -json, and measure nothing")
 	fs.Parse(os.Args[1:])
 	if *only != "" {
@@ -130,7 +155,12 @@ const (
 	modeGone   mode = "gone"   // the telemetry server's port is closed
 	modeHang   mode = "hang"   // the telemetry server accepts and never answers
 	modeList   mode = "list"   // many synthetic actions, for listing
+	modeV2     mode = "v2"     // Reflection API v2: the server dials a manager in the harness; no telemetry server
 )
+
+// v2Prefix starts the name of every v2 scenario; the rest of the name is
+// the v1 scenario it repeats over v2.
+const v2Prefix = "v2/"
 
 // scenario is one measured workload.
 type scenario struct {
@@ -167,6 +197,15 @@ func scenarios(cfg *config) []scenario {
 		scenario{name: "echo/c16+gone", mode: modeGone, kind: unary, key: "/flow/echo", input: echoIn, conc: 16},
 		scenario{name: "echo/c16+hang", mode: modeHang, kind: unary, key: "/flow/echo", input: echoIn, conc: 16},
 		scenario{name: "list/c4", mode: modeList, kind: list, conc: 4, ceiling: true},
+	)
+	for _, c := range []int{1, 16, 64} {
+		out = append(out, scenario{name: fmt.Sprintf(v2Prefix+"echo/c%d", c), mode: modeV2, kind: unary, key: "/flow/echo", input: echoIn, conc: c, ceiling: true})
+	}
+	out = append(out,
+		scenario{name: v2Prefix + "greet/c16", mode: modeV2, kind: unary, key: "/flow/greet", input: `{"name":"Ada","count":3}`, conc: 16, ceiling: true},
+		scenario{name: v2Prefix + "steps3/c16", mode: modeV2, kind: unary, key: "/flow/steps", input: `{"steps":3}`, conc: 16, ceiling: true},
+		scenario{name: v2Prefix + "count1000/c1", mode: modeV2, kind: stream, key: "/flow/count", input: `{"count":1000}`, conc: 1, ceiling: true, chunks: 1000},
+		scenario{name: v2Prefix + "count1000/c16", mode: modeV2, kind: stream, key: "/flow/count", input: `{"count":1000}`, conc: 16, ceiling: true, chunks: 1000},
 	)
 	if cfg.only != nil {
 		out = slices.DeleteFunc(out, func(s scenario) bool { return !cfg.only.MatchString(s.name) })
@@ -380,6 +419,17 @@ func runHarness(ctx context.Context, cfg *config) error {
 		}
 		return nil
 	}
+	// The actions the v2 scenarios run, which a server in the v2
+	// configuration must list before it is measured.
+	var v2Keys []string
+	scs := scenarios(cfg)
+	needed := map[mode]bool{}
+	for _, sc := range scs {
+		needed[sc.mode] = true
+		if sc.mode == modeV2 && !slices.Contains(v2Keys, sc.key) {
+			v2Keys = append(v2Keys, sc.key)
+		}
+	}
 	startTarget := func(t *target, m mode, profile bool) (*server, error) {
 		sp, ok := t.spec(m)
 		if !ok {
@@ -393,7 +443,12 @@ func runHarness(ctx context.Context, cfg *config) error {
 			}
 			sp.args = append(sp.args, "--pprof-addr", "127.0.0.1:"+strconv.Itoa(pprofPort))
 		}
-		s, err := start(ctx, sp, logDir, 60*time.Second)
+		var s *server
+		if m == modeV2 {
+			s, err = startV2(ctx, sp, logDir, 60*time.Second, v2Keys)
+		} else {
+			s, err = start(ctx, sp, logDir, 60*time.Second)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -438,17 +493,12 @@ func runHarness(ctx context.Context, cfg *config) error {
 	}
 
 	// The long-lived servers, one per target and mode.
-	scs := scenarios(cfg)
-	needed := map[mode]bool{}
-	for _, sc := range scs {
-		needed[sc.mode] = true
-	}
 	for _, t := range targets {
 		if t.name == "ceiling" {
 			continue
 		}
 		t.servers = map[mode]*server{}
-		for _, m := range []mode{modeOff, modeExport, modeGone, modeHang, modeList} {
+		for _, m := range []mode{modeOff, modeExport, modeGone, modeHang, modeList, modeV2} {
 			if !needed[m] {
 				continue
 			}
@@ -501,6 +551,13 @@ func runHarness(ctx context.Context, cfg *config) error {
 		}
 		all.add(s)
 		ceil.servers = map[mode]*server{modeOff: s, modeExport: s, modeList: s}
+		if needed[modeV2] {
+			s, err := startV2(ctx, spec{name: "ceiling-v2", path: self, args: []string{"-serve-ceiling", ""}}, logDir, 10*time.Second, v2Keys)
+			if err != nil {
+				return err
+			}
+			ceil.servers[modeV2] = all.add(s)
+		}
 	}
 
 	// Interleaved rounds.
@@ -535,15 +592,21 @@ func runHarness(ctx context.Context, cfg *config) error {
 					return fmt.Errorf("%s (%s) exited; log: %s", t.name, sc.mode, tail(s.logPath))
 				}
 				ld := load{kind: sc.kind, conc: sc.conc, dur: cfg.dur, grace: 10 * time.Second, maxReqs: cfg.maxReqs, chunks: sc.chunks}
-				switch sc.kind {
-				case list:
+				switch {
+				case sc.mode == modeV2:
+					rt, err := s.v2.runtime(ctx)
+					if err != nil {
+						return fmt.Errorf("%s (v2): %w; log: %s", t.name, err, tail(s.logPath))
+					}
+					ld.rt, ld.key, ld.input = rt, sc.key, json.RawMessage(sc.input)
+				case sc.kind == list:
 					ld.url = s.url + "/api/actions"
-				case stream:
+				case sc.kind == stream:
 					ld.url = s.url + "/api/runAction?stream=true"
 				default:
 					ld.url = s.url + "/api/runAction"
 				}
-				if sc.kind != list {
+				if sc.kind != list && sc.mode != modeV2 {
 					ld.body = []byte(`{"key":"` + sc.key + `","input":` + sc.input + `}`)
 				}
 				if sc.mode == modeGone || sc.mode == modeHang {
@@ -585,6 +648,22 @@ func runHarness(ctx context.Context, cfg *config) error {
 	}
 	for _, r := range order {
 		r.Median = summarize(r.Samples)
+	}
+	// What the managers saw that the protocol does not allow (a Genkit CLI
+	// logs and ignores these).
+	for _, t := range targets {
+		if s := t.servers[modeV2]; s != nil {
+			for _, rt := range s.v2.m.Runtimes() {
+				switch errs := rt.ProtocolErrors(); len(errs) {
+				case 0:
+				case 1:
+					note("%s over v2 broke the protocol once (the Genkit CLI logs this and goes on): %v", t.name, errs[0])
+				default:
+					note("%s over v2 broke the protocol (the Genkit CLI logs this and goes on): %v; %d protocol errors listed, the last: %v",
+						t.name, errs[0], len(errs), errs[len(errs)-1])
+				}
+			}
+		}
 	}
 	rep.Results = order
 	for _, st := range rep.Startup {

@@ -97,6 +97,9 @@ type server struct {
 	logPath string
 	// pprofPort is the port of the server's pprof endpoint; 0 for none.
 	pprofPort int
+	// v2 is the manager the server dials in the v2 configuration; nil in
+	// the others, whose servers listen on url.
+	v2 *v2endpoint
 }
 
 // spec says how to start a server process.
@@ -115,6 +118,44 @@ type spec struct {
 // start runs s with GENKIT_REFLECTION_PORT set to a free port and waits
 // until GET /api/__health answers 200, polling every half millisecond.
 func start(ctx context.Context, s spec, logDir string, timeout time.Duration) (*server, error) {
+	srv, err := launch(s, logDir)
+	if err != nil {
+		return nil, err
+	}
+	client := &http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}, Timeout: time.Second}
+	deadline := srv.started.Add(timeout)
+	for {
+		if s.discover != "" {
+			if u := discoverURL(s.discover, srv.pid()); u != "" {
+				srv.url = u
+			}
+		}
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.url+"/api/__health", nil)
+		resp, err := client.Do(req)
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				srv.ready = time.Since(srv.started)
+				return srv, nil
+			}
+		}
+		select {
+		case <-srv.proc.Done():
+			return nil, fmt.Errorf("%s exited before it was healthy (%v); log: %s", s.name, srv.proc.ExitErr(), tail(srv.logPath))
+		default:
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			srv.stop()
+			return nil, fmt.Errorf("%s not healthy within %v; log: %s", s.name, timeout, tail(srv.logPath))
+		}
+		time.Sleep(500 * time.Microsecond) // polling a child process: no signal to wait on
+	}
+}
+
+// launch starts the process of s, with GENKIT_REFLECTION_PORT set to a free
+// port and its output going to a log file in logDir, and does not wait.
+func launch(s spec, logDir string) (*server, error) {
 	port, err := runtimeproc.FreePort()
 	if err != nil {
 		return nil, err
@@ -135,39 +176,11 @@ func start(ctx context.Context, s spec, logDir string, timeout time.Duration) (*
 	defer lf.Close()
 	cmd.Stdout, cmd.Stderr = lf, lf
 	srv := &server{name: s.name, port: port, url: "http://127.0.0.1:" + strconv.Itoa(port), logPath: logPath}
-	client := &http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}, Timeout: time.Second}
 	srv.started = time.Now()
 	if srv.proc, err = runtimeproc.Start(cmd); err != nil {
 		return nil, fmt.Errorf("%s: %w", s.name, err)
 	}
-	deadline := srv.started.Add(timeout)
-	for {
-		if s.discover != "" {
-			if u := discoverURL(s.discover, srv.pid()); u != "" {
-				srv.url = u
-			}
-		}
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.url+"/api/__health", nil)
-		resp, err := client.Do(req)
-		if err == nil {
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				srv.ready = time.Since(srv.started)
-				return srv, nil
-			}
-		}
-		select {
-		case <-srv.proc.Done():
-			return nil, fmt.Errorf("%s exited before it was healthy (%v); log: %s", s.name, srv.proc.ExitErr(), tail(logPath))
-		default:
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			srv.stop()
-			return nil, fmt.Errorf("%s not healthy within %v; log: %s", s.name, timeout, tail(logPath))
-		}
-		time.Sleep(500 * time.Microsecond) // polling a child process: no signal to wait on
-	}
+	return srv, nil
 }
 
 // discoverURL returns the reflection server URL in the runtime file of the
@@ -198,14 +211,19 @@ func discoverURL(root string, pid int) string {
 	return ""
 }
 
-// stop ends the server: SIGTERM, then SIGKILL after two seconds. It signals
-// only the process it started.
+// stop ends the server: SIGTERM, then SIGKILL after two seconds, and then
+// closes its manager, if any. It signals only the process it started.
 func (s *server) stop() {
-	if s == nil || s.proc == nil {
+	if s == nil {
 		return
 	}
-	// How the server ended does not matter to the measurements.
-	_ = s.proc.Stop(2 * time.Second)
+	if s.proc != nil {
+		// How the server ended does not matter to the measurements.
+		_ = s.proc.Stop(2 * time.Second)
+	}
+	if s.v2 != nil {
+		s.v2.close()
+	}
 }
 
 func (s *server) pid() int { return s.proc.PID() }

@@ -3,14 +3,16 @@ package main
 import (
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 )
 
 // printTable writes the results as Markdown tables: one for runs, one for
-// streams, one for listing, one for start-up and memory.
+// streams, one for listing, the same two over Reflection API v2 and how
+// they meet its targets, one for start-up and memory.
 func printTable(w io.Writer, rep *report) {
 	by := map[string]*result{}
-	var unaryScs, streamScs, listScs []string
+	var unaryScs, streamScs, listScs, v2UnaryScs, v2StreamScs []string
 	seen := map[string]bool{}
 	for _, r := range rep.Results {
 		by[r.Scenario+"|"+r.Target] = r
@@ -18,7 +20,11 @@ func printTable(w io.Writer, rep *report) {
 			continue
 		}
 		seen[r.Scenario] = true
-		switch {
+		switch v1, isV2 := strings.CutPrefix(r.Scenario, v2Prefix); {
+		case isV2 && strings.HasPrefix(v1, "count"):
+			v2StreamScs = append(v2StreamScs, r.Scenario)
+		case isV2:
+			v2UnaryScs = append(v2UnaryScs, r.Scenario)
 		case strings.HasPrefix(r.Scenario, "count"):
 			streamScs = append(streamScs, r.Scenario)
 		case strings.HasPrefix(r.Scenario, "list"):
@@ -68,6 +74,11 @@ func printTable(w io.Writer, rep *report) {
 		}
 		return vsCeil, rtOver
 	}
+	// ownV1 is target t's "÷ own v1" in v2 scenario sc: the same server
+	// over v2 against over v1, same workload and clients, same round.
+	ownV1 := func(sc, t string, metric func(sample) float64) string {
+		return ratio(sc, t, strings.TrimPrefix(sc, v2Prefix), t, metric)
+	}
 
 	fmt.Fprintf(w, "Medians of %d interleaved rounds of %s each; %d CPUs shared by servers and load generator. "+
 		"Ratios are medians of the ratios within each round.\n\n", rep.Rounds, rep.Duration, rep.CPUs)
@@ -88,12 +99,8 @@ func printTable(w io.Writer, rep *report) {
 				if s.EndedSpansRun > 0 {
 					spans = fmt.Sprintf("%.2f (%.2f posts)", s.EndedSpansRun, s.PostsPerRun)
 				}
-				errs := fmt.Sprint(s.Errors)
-				if s.Cut > 0 {
-					errs += fmt.Sprintf(", %d cut", s.Cut)
-				}
 				fmt.Fprintf(w, "| %s | %s | %.0f | %.2f | %.2f | %.1f | %.0f | %s | %s | %s | %s |\n",
-					sc, t, s.RunsPerSec, s.P50Ms, s.P99Ms, s.MaxMs, s.CPUPerRunUs, vsCeil, rtOver, spans, errs)
+					sc, t, s.RunsPerSec, s.P50Ms, s.P99Ms, s.MaxMs, s.CPUPerRunUs, vsCeil, rtOver, spans, errCell(s))
 			}
 		}
 		fmt.Fprintln(w)
@@ -163,15 +170,85 @@ func printTable(w io.Writer, rep *report) {
 		}
 		fmt.Fprintln(w)
 	}
+	if len(v2UnaryScs) > 0 {
+		fmt.Fprintln(w, "Reflection API v2 (each server dials a manager in the harness; every run is a runAction over that one connection):")
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "| scenario | server | runs/s | p50 ms | p99 ms | max ms | CPU µs/run | ÷ ceiling | ÷ own v1 | runtime ÷ it | errors |")
+		fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+		for _, sc := range v2UnaryScs {
+			for _, t := range targets {
+				s := get(sc, t)
+				if s == nil {
+					if r := by[sc+"|"+t]; r != nil && r.Skipped != "" {
+						fmt.Fprintf(w, "| %s | %s | skipped: %s |||||||||\n", sc, t, r.Skipped)
+					}
+					continue
+				}
+				vsCeil, rtOver := columns(sc, t, sample.rate)
+				fmt.Fprintf(w, "| %s | %s | %.0f | %.2f | %.2f | %.1f | %.0f | %s | %s | %s | %s |\n",
+					sc, t, s.RunsPerSec, s.P50Ms, s.P99Ms, s.MaxMs, s.CPUPerRunUs, vsCeil, ownV1(sc, t, sample.rate), rtOver, errCell(s))
+			}
+		}
+		fmt.Fprintln(w)
+	}
+	if len(v2StreamScs) > 0 {
+		fmt.Fprintln(w, "| scenario | server | chunks/s | first chunk p50 ms | first chunk p99 ms | whole stream p50 ms | whole stream p99 ms | CPU µs/stream | ÷ ceiling | ÷ own v1 | runtime ÷ it | errors |")
+		fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+		for _, sc := range v2StreamScs {
+			for _, t := range targets {
+				s := get(sc, t)
+				if s == nil {
+					if r := by[sc+"|"+t]; r != nil && r.Skipped != "" {
+						fmt.Fprintf(w, "| %s | %s | skipped: %s ||||||||||\n", sc, t, r.Skipped)
+					}
+					continue
+				}
+				vsCeil, rtOver := columns(sc, t, sample.chunkRate)
+				fmt.Fprintf(w, "| %s | %s | %.0f | %.3f | %.3f | %.2f | %.2f | %.0f | %s | %s | %s | %s |\n",
+					sc, t, s.ChunksPerSec, s.FirstChunkMs, s.FirstChunk99, s.P50Ms, s.P99Ms, s.CPUPerRunUs, vsCeil, ownV1(sc, t, sample.chunkRate), rtOver, errCell(s))
+			}
+		}
+		fmt.Fprintln(w)
+	}
+	// The v2 targets: genkit-runtime's echo over v2 runs at least 80% as
+	// fast as its echo over v1 in the same round, and at least twice as
+	// fast as the Go SDK's over v2.
+	var targetRows []string
+	for _, sc := range v2UnaryScs {
+		if !strings.HasPrefix(sc, v2Prefix+"echo/") || get(sc, "genkit-runtime") == nil {
+			continue
+		}
+		own := ownV1(sc, "genkit-runtime", sample.rate)
+		goSDK := ""
+		if get(sc, "go-sdk") != nil {
+			goSDK = ratio(sc, "genkit-runtime", sc, "go-sdk", sample.rate)
+		}
+		targetRows = append(targetRows, fmt.Sprintf("| %s | %s | %s |", sc, verdict(own, v2OwnV1Target), verdict(goSDK, v2GoSDKTarget)))
+	}
+	if len(targetRows) > 0 {
+		fmt.Fprintf(w, "| v2 target | genkit-runtime v2 runs/s ÷ own v1 (≥ %.2f) | genkit-runtime ÷ go-sdk, both over v2 (≥ %.0f) |\n", v2OwnV1Target, v2GoSDKTarget)
+		fmt.Fprintln(w, "|---|---:|---:|")
+		for _, row := range targetRows {
+			fmt.Fprintln(w, row)
+		}
+		fmt.Fprintln(w)
+	}
 	if len(rep.Startup) > 0 {
-		fmt.Fprintln(w, "| server | start to healthy ms (median) | idle RSS MB | peak RSS MB (off / export / list) |")
+		fmt.Fprintln(w, "| server | start to healthy ms (median) | idle RSS MB | peak RSS MB (off / export / list / v2) |")
 		fmt.Fprintln(w, "|---|---:|---:|---|")
 		for _, st := range rep.Startup {
 			if len(st.ReadyMs) == 0 {
 				continue
 			}
-			fmt.Fprintf(w, "| %s | %.1f | %.1f | %.1f / %.1f / %.1f |\n", st.Target, st.MedReady, st.MedIdle,
-				st.PeakRSSMB[modeOff], st.PeakRSSMB[modeExport], st.PeakRSSMB[modeList])
+			var peaks []string
+			for _, m := range []mode{modeOff, modeExport, modeList, modeV2} {
+				if p, ok := st.PeakRSSMB[m]; ok {
+					peaks = append(peaks, fmt.Sprintf("%.1f", p))
+				} else {
+					peaks = append(peaks, "-")
+				}
+			}
+			fmt.Fprintf(w, "| %s | %.1f | %.1f | %s |\n", st.Target, st.MedReady, st.MedIdle, strings.Join(peaks, " / "))
 		}
 		fmt.Fprintln(w)
 	}
@@ -186,4 +263,33 @@ func printTable(w io.Writer, rep *report) {
 	for _, n := range rep.Notes {
 		fmt.Fprintln(w, "Note:", n)
 	}
+}
+
+// The Reflection API v2 targets of genkit-runtime's echo: runs/s over v2
+// at least this fraction of its own over v1, and at least this many times
+// the Go SDK's over v2.
+const (
+	v2OwnV1Target float64 = 0.8
+	v2GoSDKTarget float64 = 2
+)
+
+// verdict is a ratio as printed by printTable with whether it meets want.
+func verdict(ratio string, want float64) string {
+	x, err := strconv.ParseFloat(ratio, 64)
+	if err != nil {
+		return "n/a"
+	}
+	if x >= want {
+		return ratio + " (met)"
+	}
+	return ratio + " (not met)"
+}
+
+// errCell is the errors column: errors, and requests cut off.
+func errCell(s *summary) string {
+	e := fmt.Sprint(s.Errors)
+	if s.Cut > 0 {
+		e += fmt.Sprintf(", %d cut", s.Cut)
+	}
+	return e
 }

@@ -15,6 +15,8 @@
 // violation (a malformed notification, a frame that is not JSON-RPC), the
 // manager records it in [Runtime.ProtocolErrors]. [Options.OnMessage] sees
 // every frame byte for byte, for assertions on the exact exchange.
+// [Options.SkipValidation] turns the checks made on every message off, for
+// load generators, whose own cost per message must stay small.
 package v2manager
 
 import (
@@ -63,6 +65,21 @@ type Options struct {
 	CheckOrigin func(r *http.Request) bool
 	// Logger receives diagnostics. If nil, nothing is logged.
 	Logger *slog.Logger
+	// SkipValidation, if set, turns off the checks the manager makes on
+	// every message, for load generators, whose own cost per message must
+	// stay small and the same whatever the runtime: frames from the
+	// runtime are not checked against JSON-RPC 2.0, and the params of
+	// runActionState and streamChunk and the results of runAction are
+	// decoded without the CLI's schema checks. The manager then also
+	// decodes runActionState and streamChunk notifications itself, once,
+	// instead of through the JSON-RPC library, which decodes every message
+	// several times over; they reach the run the same way, in order. A
+	// runtime that breaks the protocol in these messages may go
+	// unnoticed: only a message that cannot be decoded at all is a
+	// protocol error, or the error of its run. register params and the
+	// results of listActions, listValues and cancelAction, which are not
+	// sent for every run, are validated either way.
+	SkipValidation bool
 }
 
 // Manager accepts runtime connections. Create it with [New]; it is safe

@@ -22,7 +22,7 @@ type fakeRuntime struct {
 	ws *websocket.Conn
 }
 
-func newManager(t *testing.T, opts *v2manager.Options) (*v2manager.Manager, string) {
+func newManager(t testing.TB, opts *v2manager.Options) (*v2manager.Manager, string) {
 	t.Helper()
 	m := v2manager.New(opts)
 	srv := httptest.NewServer(m)

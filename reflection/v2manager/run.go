@@ -180,7 +180,11 @@ func (r *Run) Wait(ctx context.Context) (*RunResult, error) {
 	}
 	var res *RunResult
 	if err == nil {
-		res, err = decodeRunResult(raw)
+		decode := decodeRunResult
+		if r.rt.m.opts.SkipValidation {
+			decode = decodeRunResultUnchecked
+		}
+		res, err = decode(raw)
 		if err != nil {
 			err = fmt.Errorf("runAction result rejected: %w", err)
 		}

@@ -40,10 +40,14 @@ type Runtime struct {
 
 func newRuntime(m *Manager, ws *websocket.Conn) *Runtime {
 	rt := &Runtime{m: m, ready: make(chan struct{}), done: make(chan struct{}), runs: map[string]*Run{}}
+	check := rt.check
+	if m.opts.SkipValidation {
+		check = rt.checkUnvalidated
+	}
 	rt.stream = wsrpc.New(ws, wsrpc.Options{
 		WriteTimeout:    m.opts.WriteTimeout,
 		MaxMessageBytes: m.opts.MaxMessageBytes,
-		Check:           rt.check,
+		Check:           check,
 		OnFrame: func(sent bool, data []byte) {
 			if sent {
 				rt.frame(Sent, data)
@@ -101,6 +105,37 @@ func (rt *Runtime) check(data []byte) (json.RawMessage, []byte, error) {
 		return nil, nil, fatal
 	}
 	return params, nil, nil
+}
+
+// errConsumed is how checkUnvalidated tells wsrpc that it has handled a
+// frame itself, so that jsonrpc2 skips it.
+var errConsumed = errors.New("v2manager: handled before jsonrpc2")
+
+// checkUnvalidated is the frame check under [Options.SkipValidation]. It
+// decodes the frame's members once, without checking them, and handles
+// runActionState and streamChunk notifications itself: jsonrpc2, which
+// decodes every message several times over, params included, never sees
+// them. It runs on the read loop, in the order frames arrive, as a
+// jsonrpc2 handler would. Other frames go on to jsonrpc2 with their params;
+// one that is not a JSON object does too, and jsonrpc2 reports it
+// undecodable.
+func (rt *Runtime) checkUnvalidated(data []byte) (json.RawMessage, []byte, error) {
+	var msg struct {
+		ID     json.RawMessage `json:"id"`
+		Method string          `json:"method"`
+		Params json.RawMessage `json:"params"`
+	}
+	if json.Unmarshal(data, &msg) != nil {
+		return nil, nil, nil
+	}
+	if msg.ID == nil && (msg.Method == "runActionState" || msg.Method == "streamChunk") {
+		if msg.Params == nil {
+			msg.Params = json.RawMessage("null")
+		}
+		rt.notification(msg.Method, msg.Params)
+		return nil, nil, errConsumed
+	}
+	return msg.Params, nil, nil
 }
 
 func (rt *Runtime) violation(err error) {
@@ -192,30 +227,40 @@ func (h handler) Handle(ctx context.Context, conn *jsonrpc2.Conn, req *jsonrpc2.
 		if !req.Notif {
 			rt.violation(fmt.Errorf("%s sent as a request (id %s)", req.Method, req.ID))
 		}
-		p, err := decodeNotification(req.Method, params)
-		if err != nil {
-			rt.violation(err)
-			return
-		}
-		rt.mu.Lock()
-		r := rt.runs[p.RequestID]
-		rt.mu.Unlock()
-		if r == nil {
-			rt.violation(fmt.Errorf("%s for requestId %q, which is no run in progress", req.Method, p.RequestID))
-			return
-		}
-		if req.Method == "runActionState" {
-			if err := r.state(p.State); err != nil {
-				rt.violation(err)
-			}
-		} else {
-			r.chunk(p.Chunk)
-		}
+		rt.notification(req.Method, params)
 	default:
 		rt.violation(fmt.Errorf("unknown method %q from the runtime", req.Method))
 		if !req.Notif {
 			conn.ReplyWithError(ctx, req.ID, &jsonrpc2.Error{Code: jsonrpc2.CodeMethodNotFound, Message: "Method not found: " + req.Method})
 		}
+	}
+}
+
+// notification handles the params of a runActionState or streamChunk
+// notification: it hands the state or chunk to its run.
+func (rt *Runtime) notification(method string, params json.RawMessage) {
+	decode := decodeNotification
+	if rt.m.opts.SkipValidation {
+		decode = decodeNotificationUnchecked
+	}
+	p, err := decode(method, params)
+	if err != nil {
+		rt.violation(err)
+		return
+	}
+	rt.mu.Lock()
+	r := rt.runs[p.RequestID]
+	rt.mu.Unlock()
+	if r == nil {
+		rt.violation(fmt.Errorf("%s for requestId %q, which is no run in progress", method, p.RequestID))
+		return
+	}
+	if method == "runActionState" {
+		if err := r.state(p.State); err != nil {
+			rt.violation(err)
+		}
+	} else {
+		r.chunk(p.Chunk)
 	}
 }
 

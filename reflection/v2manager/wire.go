@@ -280,6 +280,21 @@ func decodeRunResult(raw json.RawMessage) (*RunResult, error) {
 	return res, nil
 }
 
+// decodeRunResultUnchecked decodes a runAction result without validating
+// it ([Options.SkipValidation]).
+func decodeRunResultUnchecked(raw json.RawMessage) (*RunResult, error) {
+	var v struct {
+		Result    json.RawMessage `json:"result"`
+		Telemetry struct {
+			TraceID string `json:"traceId"`
+		} `json:"telemetry"`
+	}
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return nil, fmt.Errorf("result: %v", err)
+	}
+	return &RunResult{Raw: raw, Result: v.Result, TraceID: v.Telemetry.TraceID}, nil
+}
+
 // decodeRegister validates and decodes register params
 // (ReflectionRegisterParamsSchema).
 func decodeRegister(raw json.RawMessage) (RuntimeInfo, error) {
@@ -334,7 +349,6 @@ type notificationParams struct {
 // and streamChunk (ReflectionRunActionStateParamsSchema,
 // ReflectionStreamChunkParamsSchema): requestId is a string; a state, when
 // present, is an object whose traceId is a string when present.
-
 func decodeNotification(method string, raw json.RawMessage) (notificationParams, error) {
 	what := method + ".params"
 	f, err := objectFields(what, raw)
@@ -369,6 +383,27 @@ func decodeNotification(method string, raw json.RawMessage) (notificationParams,
 	if id, ok := sf["traceId"]; ok {
 		if err := json.Unmarshal(id, &p.State.TraceID); err != nil {
 			return notificationParams{}, fmt.Errorf("%s.state.traceId: %v", what, err)
+		}
+	}
+	return p, nil
+}
+
+// decodeNotificationUnchecked decodes the params of runActionState and
+// streamChunk without validating them ([Options.SkipValidation]).
+func decodeNotificationUnchecked(method string, raw json.RawMessage) (notificationParams, error) {
+	var v struct {
+		RequestID string          `json:"requestId"`
+		State     json.RawMessage `json:"state"`
+		Chunk     json.RawMessage `json:"chunk"`
+	}
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return notificationParams{}, fmt.Errorf("%s.params: %v", method, err)
+	}
+	p := notificationParams{RequestID: v.RequestID, Chunk: v.Chunk}
+	if method == "runActionState" && v.State != nil && string(v.State) != "null" {
+		p.State = &RunState{}
+		if err := json.Unmarshal(v.State, p.State); err != nil {
+			return notificationParams{}, fmt.Errorf("%s.params.state: %v", method, err)
 		}
 	}
 	return p, nil
