@@ -210,29 +210,7 @@ func printTable(w io.Writer, rep *report) {
 		}
 		fmt.Fprintln(w)
 	}
-	// The v2 targets: genkit-runtime's echo over v2 runs at least 80% as
-	// fast as its echo over v1 in the same round, and at least twice as
-	// fast as the Go SDK's over v2.
-	var targetRows []string
-	for _, sc := range v2UnaryScs {
-		if !strings.HasPrefix(sc, v2Prefix+"echo/") || get(sc, "genkit-runtime") == nil {
-			continue
-		}
-		own := ownV1(sc, "genkit-runtime", sample.rate)
-		goSDK := ""
-		if get(sc, "go-sdk") != nil {
-			goSDK = ratio(sc, "genkit-runtime", sc, "go-sdk", sample.rate)
-		}
-		targetRows = append(targetRows, fmt.Sprintf("| %s | %s | %s |", sc, verdict(own, v2OwnV1Target), verdict(goSDK, v2GoSDKTarget)))
-	}
-	if len(targetRows) > 0 {
-		fmt.Fprintf(w, "| v2 target | genkit-runtime v2 runs/s ÷ own v1 (≥ %.2f) | genkit-runtime ÷ go-sdk, both over v2 (≥ %.0f) |\n", v2OwnV1Target, v2GoSDKTarget)
-		fmt.Fprintln(w, "|---|---:|---:|")
-		for _, row := range targetRows {
-			fmt.Fprintln(w, row)
-		}
-		fmt.Fprintln(w)
-	}
+	printTargets(w, rep, by)
 	if len(rep.Startup) > 0 {
 		fmt.Fprintln(w, "| server | start to healthy ms (median) | idle RSS MB | peak RSS MB (off / export / list / v2) |")
 		fmt.Fprintln(w, "|---|---:|---:|---|")
@@ -265,13 +243,86 @@ func printTable(w io.Writer, rep *report) {
 	}
 }
 
-// The Reflection API v2 targets of genkit-runtime's echo: runs/s over v2
-// at least this fraction of its own over v1, and at least this many times
-// the Go SDK's over v2.
+// A goal is one of genkit-runtime's performance targets: the ratio of a
+// metric of one measurement to that of another made in the same round is
+// at least want.
+type goal struct {
+	name   string
+	scA, a string // scenario and server measured
+	scB, b string // scenario and server it is divided by
+	metric func(sample) float64
+	want   float64
+}
+
+const rt = "genkit-runtime"
+
+// goals are the targets the harness checks, like for like on the fixture
+// actions.
+var goals = []goal{
+	{name: "echo, 16 clients ÷ ceiling", scA: "echo/c16", a: rt, scB: "echo/c16", b: "ceiling", metric: sample.rate, want: 0.9},
+	{name: "echo, 16 clients ÷ Go SDK", scA: "echo/c16", a: rt, scB: "echo/c16", b: "go-sdk", metric: sample.rate, want: 1.4},
+	{name: "greet, 16 clients ÷ ceiling", scA: "greet/c16", a: rt, scB: "greet/c16", b: "ceiling", metric: sample.rate, want: 0.75},
+	{name: "steps (3 steps), 16 clients ÷ ceiling", scA: "steps3/c16", a: rt, scB: "steps3/c16", b: "ceiling", metric: sample.rate, want: 0.65},
+	{name: "echo with export, 16 clients ÷ Go SDK", scA: "echo/c16+export", a: rt, scB: "echo/c16+export", b: "go-sdk", metric: sample.rate, want: 3},
+	{name: "echo with export, 16 clients ÷ ceiling", scA: "echo/c16+export", a: rt, scB: "echo/c16+export", b: "ceiling", metric: sample.rate, want: 0.4},
+	{name: "streaming, 1 client: chunks/s ÷ ceiling", scA: "count1000/c1", a: rt, scB: "count1000/c1", b: "ceiling", metric: sample.chunkRate, want: 0.9},
+	{name: "streaming, 16 clients: chunks/s ÷ ceiling", scA: "count1000/c16", a: rt, scB: "count1000/c16", b: "ceiling", metric: sample.chunkRate, want: 0.9},
+	{name: "v2 echo, 16 clients ÷ own v1 echo", scA: v2Prefix + "echo/c16", a: rt, scB: "echo/c16", b: rt, metric: sample.rate, want: 0.8},
+	{name: "v2 echo, 16 clients ÷ Go SDK over v2", scA: v2Prefix + "echo/c16", a: rt, scB: v2Prefix + "echo/c16", b: "go-sdk", metric: sample.rate, want: 2},
+	{name: "v2 echo, 64 clients ÷ Go SDK over v2", scA: v2Prefix + "echo/c64", a: rt, scB: v2Prefix + "echo/c64", b: "go-sdk", metric: sample.rate, want: 2},
+}
+
+// Start-up and idle memory targets of genkit-runtime.
 const (
-	v2OwnV1Target float64 = 0.8
-	v2GoSDKTarget float64 = 2
+	startupTargetMs = 15
+	idleTargetMB    = 15
 )
+
+// printTargets writes, for each goal the report has the measurements of,
+// the ratio in every round, their median and whether it meets the goal,
+// then genkit-runtime's start-up and idle memory against theirs.
+func printTargets(w io.Writer, rep *report, by map[string]*result) {
+	var rows []string
+	for _, g := range goals {
+		ra, rb := by[g.scA+"|"+g.a], by[g.scB+"|"+g.b]
+		if ra == nil || rb == nil || ra.Skipped != "" || rb.Skipped != "" {
+			continue
+		}
+		var per []string
+		var xs []float64
+		for i := range min(len(ra.Samples), len(rb.Samples)) {
+			x, y := g.metric(ra.Samples[i]), g.metric(rb.Samples[i])
+			if x == 0 || y == 0 {
+				per = append(per, "-")
+				continue
+			}
+			xs = append(xs, x/y)
+			per = append(per, fmt.Sprintf("%.2f", x/y))
+		}
+		if len(xs) == 0 {
+			continue
+		}
+		m := fmt.Sprintf("%.2f", median(xs))
+		rows = append(rows, fmt.Sprintf("| %s | ≥ %.2f | %s | %s |", g.name, g.want, strings.Join(per, ", "), verdict(m, g.want)))
+	}
+	for _, st := range rep.Startup {
+		if st.Target != rt || len(st.ReadyMs) == 0 {
+			continue
+		}
+		rows = append(rows,
+			fmt.Sprintf("| start to healthy, ms | < %d | %d starts | %s |", startupTargetMs, len(st.ReadyMs), below(st.MedReady, startupTargetMs)),
+			fmt.Sprintf("| idle RSS, MB | < %d | %d starts | %s |", idleTargetMB, len(st.IdleRSSMB), below(st.MedIdle, idleTargetMB)))
+	}
+	if len(rows) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "| genkit-runtime target | goal | per round | median |")
+	fmt.Fprintln(w, "|---|---:|---|---:|")
+	for _, row := range rows {
+		fmt.Fprintln(w, row)
+	}
+	fmt.Fprintln(w)
+}
 
 // verdict is a ratio as printed by printTable with whether it meets want.
 func verdict(ratio string, want float64) string {
@@ -283,6 +334,14 @@ func verdict(ratio string, want float64) string {
 		return ratio + " (met)"
 	}
 	return ratio + " (not met)"
+}
+
+// below is a median with whether it is under limit.
+func below(x float64, limit int) string {
+	if x < float64(limit) {
+		return fmt.Sprintf("%.1f (met)", x)
+	}
+	return fmt.Sprintf("%.1f (not met)", x)
 }
 
 // errCell is the errors column: errors, and requests cut off.

@@ -85,11 +85,21 @@ func TestPrintTableV2(t *testing.T) {
 	if row := tableRow(t, out, "v2/count1000/c1", "js-sdk"); row[2] != "skipped: not available in this mode" {
 		t.Errorf("v2/count1000/c1 js-sdk row: %q", row)
 	}
-	if row := tableRow(t, out, "v2/echo/c16", "0.80 (met)"); row[2] != "2.00 (met)" {
-		t.Errorf("v2/echo/c16 targets: %q", row)
+	// | target | goal | per round | median |
+	if row := tableRow(t, out, "v2 echo, 16 clients ÷ own v1 echo", "≥ 0.80"); row[2] != "0.90, 0.70" || row[3] != "0.80 (met)" {
+		t.Errorf("v2/echo/c16 target: %q", row)
 	}
-	if row := tableRow(t, out, "v2/echo/c64", "n/a"); row[2] != "1.25 (not met)" {
-		t.Errorf("v2/echo/c64 targets: %q", row)
+	if row := tableRow(t, out, "v2 echo, 16 clients ÷ Go SDK over v2", "≥ 2.00"); row[2] != "2.00, 2.00" || row[3] != "2.00 (met)" {
+		t.Errorf("v2/echo/c16 Go SDK target: %q", row)
+	}
+	if row := tableRow(t, out, "v2 echo, 64 clients ÷ Go SDK over v2", "≥ 2.00"); row[2] != "1.00, 1.50" || row[3] != "1.25 (not met)" {
+		t.Errorf("v2/echo/c64 target: %q", row)
+	}
+	if row := tableRow(t, out, "echo, 16 clients ÷ ceiling", "≥ 0.90"); row[3] != "0.25 (not met)" {
+		t.Errorf("echo/c16 target: %q", row)
+	}
+	if strings.Contains(out, "| greet, 16 clients") {
+		t.Error("a target without its measurements was printed")
 	}
 	// The v1 tables have no v2 rows.
 	if row := tableRow(t, out, "echo/c16", "go-sdk"); row[8] != "1.25" {
@@ -117,11 +127,11 @@ func TestPrintTableV2(t *testing.T) {
 	}
 }
 
-// TestReprintWithoutV2 prints the saved results, from before the v2
+// TestReprintWithoutV2 prints results saved before the v2
 // scenarios: the v1 tables, no v2 ones, and no v2 peak memory.
 func TestReprintWithoutV2(t *testing.T) {
 	var b bytes.Buffer
-	if err := reprint(&b, "results.json"); err != nil {
+	if err := reprint(&b, filepath.Join("testdata", "results-round1.json")); err != nil {
 		t.Fatal(err)
 	}
 	out := b.String()
