@@ -255,6 +255,10 @@ func TestSpanCodecIsCompact(t *testing.T) {
 	if over := len(sp.enc) - payload; over > 40 {
 		t.Errorf("encoded span is %d bytes for %d bytes of strings: %d bytes of overhead, want at most 40", len(sp.enc), payload, over)
 	}
+	t.Logf("%d bytes of strings, encoded in %d, estimated at %d", payload, len(sp.enc), sp.size())
+	if sp.size() > 1024 {
+		t.Errorf("span estimated at %d bytes, want at most 1 KB", sp.size())
+	}
 }
 
 func staticString(s string) bool {
