@@ -211,11 +211,11 @@ func encodeSpan(traceID, id string, sd *SpanData) storedSpan {
 		e.int(sd.Status.Code)
 		e.str(sd.Status.Message)
 	}
-	attrs := sd.Attributes
-	if attrs == nil {
-		attrs = map[string]any{} // stored spans always have attributes
+	if sd.Attributes == nil {
+		e.count(false, 0) // stored spans always have attributes
+	} else {
+		e.attrs(sd.Attributes)
 	}
-	e.attrs(attrs)
 	if sd.Links != nil {
 		e.buf = binary.AppendUvarint(e.buf, uint64(len(sd.Links)))
 		for i := range sd.Links {
@@ -306,6 +306,9 @@ func encodeReadOnly(s sdktrace.ReadOnlySpan) storedSpan {
 	return e.done(Millis(s.StartTime()), Millis(s.EndTime()))
 }
 
+// maxPooledBuf bounds the buffer an encoder keeps for the next span.
+const maxPooledBuf = 64 << 10
+
 // done returns the span e holds, and puts e back in encoders.
 func (e *encoder) done(start, end float64) storedSpan {
 	sp := storedSpan{enc: string(e.buf), start: start, end: end}
@@ -313,6 +316,9 @@ func (e *encoder) done(start, end float64) storedSpan {
 		other := slices.Clone(e.other)
 		sp.other = &other
 		clear(e.other)
+	}
+	if cap(e.buf) > maxPooledBuf {
+		e.buf = nil
 	}
 	encoders.Put(e)
 	return sp
