@@ -702,16 +702,6 @@ func (sp *storedSpan) data(traceID string, a *spanAllocs) SpanData {
 	return sd
 }
 
-// attr returns the value of the span's attribute key.
-func (sp *storedSpan) attr(key string) (any, bool) {
-	for k, r := range sp.attrs() {
-		if k == key {
-			return r.value(), true
-		}
-	}
-	return nil, false
-}
-
 // attrs iterates over the span's attributes: each key with a reader
 // positioned at its value, which the loop body may read with value (or not
 // at all).

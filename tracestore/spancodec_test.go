@@ -206,7 +206,7 @@ func TestSpanCodecAttrLookup(t *testing.T) {
 		if !seen[k] {
 			t.Errorf("attrs() missed %q", k)
 		}
-		got, ok := sp.attr(k)
+		got, ok := attr(&sp, k)
 		if !ok {
 			t.Errorf("attr(%q) not found", k)
 			continue
@@ -218,9 +218,19 @@ func TestSpanCodecAttrLookup(t *testing.T) {
 	if len(seen) != len(attrs) {
 		t.Errorf("attrs() yielded %d keys, want %d", len(seen), len(attrs))
 	}
-	if _, ok := sp.attr("absent"); ok {
+	if _, ok := attr(&sp, "absent"); ok {
 		t.Error("attr found an absent key")
 	}
+}
+
+// attr returns the value of sp's attribute key, read on its own.
+func attr(sp *storedSpan, key string) (any, bool) {
+	for k, r := range sp.attrs() {
+		if k == key {
+			return r.value(), true
+		}
+	}
+	return nil, false
 }
 
 // TestSpanCodecWithParent checks that changing a span's parent keeps the
