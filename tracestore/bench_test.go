@@ -2,6 +2,7 @@ package tracestore
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"runtime"
 	"strconv"
@@ -11,6 +12,9 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/genkit-runtime/genkit-runtime/fixture"
+	"github.com/genkit-runtime/genkit-runtime/registry"
 )
 
 // genkitAttrs are the attributes of a typical Genkit action span.
@@ -139,4 +143,130 @@ func BenchmarkStoreBytesPerSpan(b *testing.B) {
 		b.ReportMetric(float64(store.Stats().Bytes)/spans, "est-B/span")
 		runtime.KeepAlive(store)
 	}
+}
+
+// boundFlows registers the flows BenchmarkStoreAtBound runs: the fixture's
+// /flow/steps, and /flow/generate3, which asks the fixture's echo model
+// three times for the answer to a prompt of ~250 bytes.
+func boundFlows(tb testing.TB) *registry.Registry {
+	tb.Helper()
+	reg := registry.New(nil)
+	if err := fixture.Register(reg); err != nil {
+		tb.Fatal(err)
+	}
+	model, ok := reg.Lookup("/model/echoModel")
+	if !ok {
+		tb.Fatal("no /model/echoModel")
+	}
+	_, err := registry.DefineFlow(reg, "generate3", func(ctx context.Context, prompt string) (string, error) {
+		req := &registry.Request{Input: json.RawMessage(`{"messages":[{"role":"user","content":[{"text":` + strconv.Quote(prompt) + `}]}]}`)}
+		var res registry.Result
+		for range 3 {
+			var err error
+			if res, err = model.Run(ctx, req, nil); err != nil {
+				return "", err
+			}
+		}
+		return string(res.Output), nil
+	}, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return reg
+}
+
+// BenchmarkStoreAtBound measures the store filled to one of its default
+// bounds by real runs recorded through a TracerProvider, each a trace of 4
+// spans: /flow/steps with 3 steps (small spans: the Genkit attributes, and
+// outputs of a few bytes) or /flow/generate3 (a flow and 3 model spans, each
+// with an input and output of ~250 bytes). "max-traces" runs 1,500 flows
+// into a store with the default options, which keeps the last 1,000;
+// "max-bytes" lifts MaxTraces and runs flows until the default MaxBytes (64
+// MiB) has made the store evict. Reported: the spans held, the heap they
+// hold (heap-MiB, and heap-B/span) and the store's own estimate
+// (est-B/span).
+func BenchmarkStoreAtBound(b *testing.B) {
+	reg := boundFlows(b)
+	inputs := map[string]json.RawMessage{
+		"steps":     json.RawMessage(`{"steps":3}`),
+		"generate3": json.RawMessage(strconv.Quote(strings.Repeat("Tell me about the weather. ", 9))),
+	}
+	for _, flow := range []string{"steps", "generate3"} {
+		a, ok := reg.Lookup("/flow/" + flow)
+		if !ok {
+			b.Fatalf("no /flow/%s", flow)
+		}
+		req := &registry.Request{Input: inputs[flow]}
+		for _, bound := range []string{"max-traces", "max-bytes"} {
+			b.Run(flow+"/"+bound, func(b *testing.B) {
+				for b.Loop() {
+					var before, after runtime.MemStats
+					runtime.GC()
+					runtime.ReadMemStats(&before)
+					opts := &Options{}
+					if bound == "max-bytes" {
+						opts.MaxTraces = 1 << 30
+					}
+					store := New(opts)
+					tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(store))
+					run := &registry.RunOptions{TracerProvider: tp}
+					for n := 0; ; n++ {
+						if bound == "max-traces" && n == 1500 || bound == "max-bytes" && store.Stats().EvictedTraces > 0 {
+							break
+						}
+						if _, err := a.Run(context.Background(), req, run); err != nil {
+							b.Fatal(err)
+						}
+					}
+					if err := tp.Shutdown(context.Background()); err != nil {
+						b.Fatal(err)
+					}
+					runtime.GC()
+					runtime.ReadMemStats(&after)
+					st := store.Stats()
+					heap := float64(after.HeapAlloc) - float64(before.HeapAlloc)
+					b.ReportMetric(float64(st.Spans), "spans")
+					b.ReportMetric(heap/(1<<20), "heap-MiB")
+					b.ReportMetric(heap/float64(st.Spans), "heap-B/span")
+					b.ReportMetric(float64(st.Bytes)/float64(st.Spans), "est-B/span")
+					runtime.KeepAlive(store)
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkStoreSubscribe measures a subscription to a 100-span trace of a
+// store holding 100,000 spans: taking its snapshot ("snapshot": Subscribe
+// and Close), and receiving the events of a span written to it
+// ("event": one span ingested, its span_start and span_end received).
+func BenchmarkStoreSubscribe(b *testing.B) {
+	store := New(&Options{MaxTraces: 1000, MaxBytes: 1 << 40})
+	fillStore(b, store, 1000, 100, false)
+	id := fmt.Sprintf("%032x", 500)
+	b.Run("snapshot", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			sub := store.Subscribe(id)
+			if td, ok := sub.Snapshot(); !ok || len(td.Spans) != 100 {
+				b.Fatal("trace not found")
+			}
+			sub.Close()
+		}
+	})
+	b.Run("event", func(b *testing.B) {
+		sub := store.Subscribe(id)
+		defer sub.Close()
+		attrs := attrsToMap(genkitAttrs)
+		sd := span(id, fmt.Sprintf("%016x", 1000), fmt.Sprintf("%016x", 1), 1, 2, attrs)
+		b.ReportAllocs()
+		for b.Loop() {
+			mustIngest(b, store, batch(id, sd))
+			for range 2 {
+				if ev := <-sub.Events(); ev.Span.SpanID != sd.SpanID {
+					b.Fatalf("event for span %s", ev.Span.SpanID)
+				}
+			}
+		}
+	})
 }

@@ -162,8 +162,16 @@ func attrValue(v attribute.Value) any {
 }
 
 func jsonFloat(f float64) any {
-	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return strconv.FormatFloat(f, 'g', -1, 64)
+	if s, ok := nonFinite(f); ok {
+		return s
 	}
 	return f
+}
+
+// nonFinite returns the string form attrValue gives a NaN or infinite f.
+func nonFinite(f float64) (string, bool) {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return strconv.FormatFloat(f, 'g', -1, 64), true
+	}
+	return "", false
 }

@@ -3,8 +3,9 @@
 //
 // A [Store] is an OpenTelemetry [go.opentelemetry.io/otel/sdk/trace.SpanProcessor]:
 // added to a TracerProvider, it records each span when it starts and when
-// it ends, converted with [FromSpan] to the Genkit wire shape ([TraceData],
-// [SpanData]). It also merges TraceData sent by other processes
+// it ends, converted as [FromSpan] converts it to the Genkit wire shape
+// ([TraceData], [SpanData]). It keeps each span compactly encoded, in about
+// the size of its strings, and decodes it when it is read. It also merges TraceData sent by other processes
 // ([Store.Ingest]) with the telemetry server's rules, lists traces by their
 // root span ([Store.List], with the server's filters and paging), and
 // publishes live span events to subscribers ([Store.Subscribe]).

@@ -169,7 +169,7 @@ func (h *Handler) ingest(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, http.StatusBadRequest, status.Errorf(status.InvalidArgument, "%v", err))
 		return
 	}
-	if err := h.store.ingestOwned(td); err != nil { // td is ours: no copy
+	if err := h.store.Ingest(td); err != nil {
 		code, httpStatus := status.InvalidArgument, http.StatusBadRequest
 		if errors.Is(err, ErrClosed) {
 			code, httpStatus = status.Unavailable, http.StatusServiceUnavailable

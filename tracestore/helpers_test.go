@@ -107,3 +107,13 @@ func mustIngest(t testing.TB, s *Store, tds ...TraceData) {
 		}
 	}
 }
+
+// spanSize returns the store's estimate (Stats.Bytes) for sd.
+func spanSize(sd *SpanData) int64 {
+	sp := encodeSpan(sd.TraceID, sd.SpanID, sd)
+	return sp.size()
+}
+
+// traceOverhead is the store's estimate for a trace with a short id,
+// without its spans.
+var traceOverhead = traceSize(&storedTrace{id: "t0"})

@@ -131,62 +131,95 @@ func toScalar(v any) (scalar, bool) {
 	return scalar{}, false
 }
 
-// indexEntry holds a trace's index fields, computed from its root span when
-// a batch with a root span is saved.
+// indexEntry holds a trace's index fields (see [Filter]) but its id,
+// computed from its root span when a batch with a root span is saved.
 type indexEntry struct {
-	fields map[string]scalar
-	start  float64
+	// typ is the type field.
+	typ string
+	// name is the root's display name; the name and status fields are
+	// absent when it is empty.
+	name string
+	// start and end are the root's times; the fields are absent when 0.
+	start, end float64
+	// status is the root's status code, if hasStatus.
+	status    int
+	hasStatus bool
+	// genkitx are the genkitx:* fields, in no particular order.
+	genkitx []indexField
+}
+
+// indexField is one genkitx:* field of an [indexEntry].
+type indexField struct{ key, val string }
+
+// field returns t's index field k, or false if t has none.
+func (t *storedTrace) field(k string) (scalar, bool) {
+	e := &t.idx
+	switch k {
+	case "id":
+		return strScalar(t.id), true
+	case "type":
+		return strScalar(e.typ), true
+	case "start":
+		return numScalar(e.start), e.start != 0
+	case "end":
+		return numScalar(e.end), e.end != 0
+	case "name":
+		return strScalar(e.name), e.name != ""
+	case "status":
+		if e.name == "" {
+			return scalar{}, false
+		}
+		if !e.hasStatus {
+			return strScalar("UNKNOWN"), true
+		}
+		return numScalar(float64(e.status)), true
+	}
+	for _, f := range e.genkitx {
+		if f.key == k {
+			return strScalar(f.val), true
+		}
+	}
+	return scalar{}, false
 }
 
 // buildIndex computes t's index entry like the telemetry server's
 // Index.add, from the first root span in insertion order.
-func buildIndex(t *storedTrace) *indexEntry {
-	e := &indexEntry{fields: map[string]scalar{"id": strScalar(t.id)}}
+func buildIndex(t *storedTrace) indexEntry {
+	var e indexEntry
 	root := t.rootLocked()
-	var attrs map[string]any
-	if root != nil {
-		attrs = root.Attributes
-	}
-	typ := "UNKNOWN"
-	if v := attrs["genkit:metadata:subtype"]; jsTruthy(v) {
-		typ = jsString(v)
-	} else if v := attrs["genkit:type"]; jsTruthy(v) {
-		typ = jsString(v)
-	}
-	e.fields["type"] = strScalar(typ)
+	e.typ = "UNKNOWN"
 	if root == nil {
 		return e
 	}
-	if root.StartTime != 0 {
-		e.fields["start"] = numScalar(root.StartTime)
-		e.start = root.StartTime
-	}
-	if root.DisplayName != "" {
-		e.fields["name"] = strScalar(root.DisplayName)
-	}
-	if root.EndTime != 0 {
-		e.fields["end"] = numScalar(root.EndTime)
-	}
-	if root.DisplayName != "" {
-		if root.Status != nil {
-			e.fields["status"] = numScalar(float64(root.Status.Code))
-		} else {
-			e.fields["status"] = strScalar("UNKNOWN")
+	var subtype, typ any
+	for k, r := range root.attrs() {
+		switch {
+		case k == "genkit:metadata:subtype":
+			subtype = r.value()
+		case k == "genkit:type":
+			typ = r.value()
+		case strings.HasPrefix(k, "genkitx:"):
+			e.genkitx = append(e.genkitx, indexField{key: k, val: jsString(r.value())})
 		}
 	}
-	for k, v := range attrs {
-		if strings.HasPrefix(k, "genkitx:") {
-			e.fields[k] = strScalar(jsString(v))
-		}
+	if jsTruthy(subtype) {
+		e.typ = jsString(subtype)
+	} else if jsTruthy(typ) {
+		e.typ = jsString(typ)
+	}
+	h := root.head()
+	e.start, e.end, e.name = root.start, root.end, h.displayName
+	if h.flags&spanStatus != 0 {
+		e.status, e.hasStatus = h.statusCode, true
 	}
 	return e
 }
 
 // rootLocked returns the first root span of t in insertion order, or nil.
-func (t *storedTrace) rootLocked() *SpanData {
-	for _, id := range t.order {
-		if sp := t.spans[id]; sp.data.ParentSpanID == "" {
-			return &sp.data
+func (t *storedTrace) rootLocked() *storedSpan {
+	for i := range t.spans {
+		if t.spans[i].parent() == "" {
+			return &t.spans[i]
 		}
 	}
 	return nil
@@ -242,7 +275,7 @@ func (s *Store) List(q Query) ListResult {
 	res := ListResult{Traces: []TraceData{}}
 	matched := 0
 	for _, t := range s.indexed {
-		if !q.Filter.match(t.idx.fields) {
+		if !q.Filter.match(t) {
 			continue
 		}
 		if matched >= offset+limit {
@@ -274,19 +307,10 @@ func (s *Store) sortIndexLocked() {
 // listCopyLocked returns t as listed: trace-level fields and a copy of its
 // first root span with long string attributes truncated.
 func (t *storedTrace) listCopyLocked() TraceData {
-	td := TraceData{
-		TraceID:     t.id,
-		DisplayName: clonePtr(t.displayName),
-		StartTime:   clonePtr(t.startTime),
-		EndTime:     clonePtr(t.endTime),
-		Spans:       map[string]SpanData{},
-	}
-	for _, id := range t.order {
-		sp := t.spans[id]
-		if sp.data.ParentSpanID != "" {
-			continue
-		}
-		root := sp.data.Clone()
+	td := t.fieldsLocked()
+	td.Spans = map[string]SpanData{}
+	if sp := t.rootLocked(); sp != nil {
+		root := sp.data(t.id, nil)
 		for k, v := range root.Attributes {
 			if str, ok := v.(string); ok {
 				if cut, ok := truncateJS(str, maxListAttrLen); ok {
@@ -294,32 +318,31 @@ func (t *storedTrace) listCopyLocked() TraceData {
 				}
 			}
 		}
-		td.Spans[id] = root
-		break
+		td.Spans[sp.id()] = root
 	}
 	return td
 }
 
-// match reports whether index fields d satisfy f, as the telemetry
+// match reports whether the index fields of t satisfy f, as the telemetry
 // server's isFilterMatch. A nil filter matches everything.
-func (f *Filter) match(d map[string]scalar) bool {
+func (f *Filter) match(t *storedTrace) bool {
 	if f == nil {
 		return true
 	}
 	for k, fv := range f.Eq {
-		v, ok := d[k]
+		v, ok := t.field(k)
 		if !ok || !oneOf(v, fv) {
 			return false
 		}
 	}
 	for k, fv := range f.Neq {
-		if v, ok := d[k]; ok && oneOf(v, fv) {
+		if v, ok := t.field(k); ok && oneOf(v, fv) {
 			return false
 		}
 	}
 	numCmp := func(m map[string]float64, pass func(v, bound float64) bool) bool {
 		for k, bound := range m {
-			v, ok := d[k]
+			v, ok := t.field(k)
 			if !ok || !v.isNum || !pass(v.num, bound) {
 				return false
 			}
@@ -333,7 +356,7 @@ func (f *Filter) match(d map[string]scalar) bool {
 		return false
 	}
 	for k, fv := range f.Contains {
-		v, ok := d[k]
+		v, ok := t.field(k)
 		if !ok || v.isNum {
 			return false
 		}

@@ -2,14 +2,16 @@ package tracestore
 
 import (
 	"cmp"
-	"container/list"
 	"context"
+	"encoding/hex"
 	"errors"
 	"log/slog"
 	"slices"
 	"strings"
 	"sync"
+	"unsafe"
 
+	"go.opentelemetry.io/otel/attribute"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -78,12 +80,15 @@ type Stats struct {
 	Traces int
 	// Spans is the number of spans held.
 	Spans int
-	// Bytes approximates the memory held by the spans and traces. Each
-	// span counts a fixed 512 bytes plus the length of its ids, name and
-	// status message, 48 bytes plus the key length per attribute, string
-	// values at their length plus 16, other scalars at 16, and events and
-	// links at 128 bytes plus their own attributes. Each trace adds 256
-	// bytes. It is a cheap estimate, not the allocator's exact figure.
+	// Bytes approximates the heap held by the spans and traces. The store
+	// keeps each span encoded in one string, in little more than its
+	// strings' bytes (common Genkit attribute keys and values take a
+	// byte, and a string repeated within a span is kept once). A span
+	// counts the allocator's size for that string plus 50 bytes (98 in a
+	// trace of more than 16 spans, which has a map by span id), a trace
+	// 288 bytes plus its id. The figure is computed from what the store
+	// allocates, not measured; it comes within a few percent of the heap
+	// the store holds.
 	Bytes int64
 	// EvictedTraces counts traces removed to respect the bounds.
 	EvictedTraces uint64
@@ -121,8 +126,9 @@ type Store struct {
 	mu sync.Mutex // guards every field below
 	// traces holds every stored trace by id.
 	traces map[string]*storedTrace
-	// age lists the traces by first-seen time, oldest at the front.
-	age *list.List
+	// oldest and newest end the list of traces by first-seen time
+	// (storedTrace.older, newer).
+	oldest, newest *storedTrace
 	// indexed holds the traces that have an index entry; it may hold
 	// evicted traces and be unsorted while indexDirty is set.
 	indexed    []*storedTrace
@@ -153,25 +159,84 @@ const maxRunning = 4096
 // storedTrace is one trace inside the store. Its fields are guarded by
 // Store.mu.
 type storedTrace struct {
-	id          string
-	displayName *string
-	startTime   *float64
-	endTime     *float64
-	spans       map[string]*storedSpan
-	// order holds span ids in first-insertion order, which decides which
+	id string
+	// The trace-level fields; has says which are set (trace*).
+	displayName        string
+	startTime, endTime float64
+	has                uint8
+	evicted            bool
+	// spans holds the spans in first-insertion order, which decides which
 	// root span counts when a trace has several.
-	order   []string
-	bytes   int64
-	ageElem *list.Element
-	// idx is the index entry, set once a batch with a root span was saved.
-	idx     *indexEntry
+	spans []storedSpan
+	// byID maps span ids to their index in spans, once the trace holds
+	// more than linearSpans spans; smaller traces are searched in order.
+	byID map[string]int
+	// spanBytes is the estimated size of the spans, bytes that of the
+	// whole trace.
+	spanBytes, bytes int64
+	// older and newer link the traces by first-seen time
+	// (Store.oldest, Store.newest).
+	older, newer *storedTrace
+	// idx is the index entry, set (indexed) once a batch with a root span
+	// was saved.
+	idx     indexEntry
+	indexed bool
 	idxSeq  uint64
-	evicted bool
 }
 
-type storedSpan struct {
-	data SpanData
-	size int64
+// Trace-level fields present in a storedTrace or a batch.
+const (
+	traceName = 1 << iota
+	traceStart
+	traceEnd
+	// traceOwnName is set when the display name does not share the memory
+	// of a span's.
+	traceOwnName
+)
+
+// linearSpans is the size up to which a trace's spans are found by
+// scanning them.
+const linearSpans = 16
+
+// find returns the index of the span keyed id, or -1.
+func (t *storedTrace) find(id string) int {
+	if t.byID != nil {
+		if i, ok := t.byID[id]; ok {
+			return i
+		}
+		return -1
+	}
+	for i := range t.spans {
+		if t.spans[i].id() == id {
+			return i
+		}
+	}
+	return -1
+}
+
+// add appends sp, keyed id.
+func (t *storedTrace) add(id string, sp storedSpan) {
+	t.spans = append(t.spans, sp)
+	switch {
+	case t.byID != nil:
+		t.byID[id] = len(t.spans) - 1
+	case len(t.spans) > linearSpans:
+		t.byID = make(map[string]int, 2*len(t.spans))
+		for i := range t.spans {
+			t.byID[t.spans[i].id()] = i
+		}
+	}
+}
+
+// replace replaces the span at index i, keyed id, with sp.
+func (t *storedTrace) replace(i int, id string, sp storedSpan) {
+	t.spans[i] = sp
+	if t.byID != nil {
+		// The key is a substring of the span's encoding: re-key so the
+		// map does not keep the old one alive.
+		delete(t.byID, id)
+		t.byID[sp.id()] = i
+	}
 }
 
 var _ sdktrace.SpanProcessor = (*Store)(nil)
@@ -193,7 +258,6 @@ func New(opts *Options) *Store {
 		drop:          o.DropSpans,
 		log:           o.Logger,
 		traces:        make(map[string]*storedTrace),
-		age:           list.New(),
 		subs:          make(map[string]map[*Subscription]struct{}),
 		running:       make(map[trace.SpanID]sdktrace.ReadWriteSpan),
 	}
@@ -231,12 +295,12 @@ func (s *Store) OnStart(_ context.Context, span sdktrace.ReadWriteSpan) {
 		return
 	}
 	s.mu.Unlock()
-	s.record(FromSpan(span))
+	s.recordSpan(span, false)
 }
 
 // OnEnd records the finished span. It implements [sdktrace.SpanProcessor].
 func (s *Store) OnEnd(span sdktrace.ReadOnlySpan) {
-	s.recordEnd(FromSpan(span), span.SpanContext().SpanID())
+	s.recordSpan(span, true)
 }
 
 // materializeLocked records the running spans kept aside by OnStart.
@@ -244,44 +308,93 @@ func (s *Store) OnEnd(span sdktrace.ReadOnlySpan) {
 func (s *Store) materializeLocked() {
 	for id, span := range s.running {
 		delete(s.running, id)
-		if !s.closed {
-			td, one := recordBatch(FromSpan(span))
-			s.mergeLocked(td, s.keep(one[:]))
-		}
+		f, in, n := s.recordBatch(span)
+		s.recordLocked(span, f, in[:n])
 	}
 }
 
-// record saves one converted span as an export batch of its own, with the
-// trace-level fields taken from it when it is a root span. It merges the
-// span directly, without building the batch's span map.
-func (s *Store) record(sd SpanData) {
-	s.recordEnd(sd, trace.SpanID{})
-}
-
-// recordEnd is record for a span that may have been kept aside by
-// OnStart under the ID ended: it is no longer running.
-func (s *Store) recordEnd(sd SpanData, ended trace.SpanID) {
-	td, one := recordBatch(sd)
-	incoming := s.keep(one[:])
+// recordSpan saves span, converted as by [FromSpan], as an export batch of
+// its own, with the trace-level fields taken from it when it is a root
+// span. It merges the span directly, without building the batch. With
+// ended, the span is no longer running (see OnStart).
+func (s *Store) recordSpan(span sdktrace.ReadOnlySpan, ended bool) {
+	f, in, n := s.recordBatch(span)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if ended.IsValid() {
-		delete(s.running, ended)
+	if ended {
+		delete(s.running, span.SpanContext().SpanID())
 	}
-	// The only possible error is ErrClosed: spans after Shutdown are
-	// ignored, as the SpanProcessor contract asks.
-	_ = s.mergeLocked(td, incoming)
+	s.recordLocked(span, f, in[:n])
 }
 
-// recordBatch returns the batch record saves for sd: its trace-level
-// fields and its single span.
-func recordBatch(sd SpanData) (TraceData, [1]incomingSpan) {
-	td := TraceData{TraceID: sd.TraceID}
-	if sd.ParentSpanID == "" {
-		name, start, end := sd.DisplayName, sd.StartTime, sd.EndTime
-		td.DisplayName, td.StartTime, td.EndTime = &name, &start, &end
+// recordLocked merges the batch recordBatch returned for span. s.mu is
+// held.
+func (s *Store) recordLocked(span sdktrace.ReadOnlySpan, f batchFields, incoming []storedSpan) {
+	// After Shutdown spans are ignored, as the SpanProcessor contract
+	// asks.
+	if s.closed {
+		return
 	}
-	return td, [1]incomingSpan{{id: sd.SpanID, data: sd}}
+	var id [2 * len(trace.TraceID{})]byte
+	tid := span.SpanContext().TraceID()
+	hex.Encode(id[:], tid[:])
+	t := s.traces[string(id[:])]
+	if t == nil {
+		t = s.newTraceLocked(string(id[:]))
+	}
+	s.mergeLocked(t, f, incoming)
+}
+
+// recordBatch returns the batch recordSpan saves for span: its trace-level
+// fields, taken from span when it is a root span, and span encoded, unless
+// the drop rules keep it out of the store (n is then 0).
+func (s *Store) recordBatch(span sdktrace.ReadOnlySpan) (f batchFields, in [1]storedSpan, n int) {
+	root := !span.Parent().IsValid()
+	if s.dropKVs(span.Attributes()) {
+		if root {
+			f = batchFields{displayName: span.Name(), start: Millis(span.StartTime()), end: Millis(span.EndTime()),
+				has: traceName | traceStart | traceEnd | traceOwnName}
+		}
+		return f, in, 0
+	}
+	in[0] = encodeReadOnly(span)
+	if root {
+		// The display name shares the stored span's memory.
+		f = batchFields{displayName: in[0].displayName(), start: in[0].start, end: in[0].end, has: traceName | traceStart | traceEnd}
+	}
+	return f, in, 1
+}
+
+// dropKVs is dropSpan, or isWrapper, for a span with the attributes kvs.
+func (s *Store) dropKVs(kvs []attribute.KeyValue) bool {
+	for _, kv := range kvs {
+		k := string(kv.Key)
+		want, filtered := s.drop[k]
+		if !filtered && k != "genkit:name" {
+			continue
+		}
+		// The value as converted (attrValue), if it is a string.
+		var a string
+		if kv.Value.Type() == attribute.STRING {
+			a = kv.Value.AsString()
+		} else if str, ok := attrValue(kv.Value).(string); ok {
+			a = str
+		} else {
+			continue
+		}
+		if filtered && a == want || k == "genkit:name" && a == devRunActionWrapper {
+			return true
+		}
+	}
+	return false
+}
+
+// batchFields are the trace-level fields of a batch; has says which are
+// set (trace*).
+type batchFields struct {
+	displayName string
+	start, end  float64
+	has         uint8
 }
 
 // ForceFlush returns ctx.Err(): the store records spans synchronously and
@@ -323,133 +436,175 @@ func (s *Store) Shutdown(ctx context.Context) error {
 //     is a stale start of a span already finished) and span_end for each
 //     finished span, in time order.
 //
-// Ingest copies td; the caller keeps ownership. It fails for an empty trace
-// id, or with ErrClosed after Shutdown.
+// Ingest copies td (attribute values of types other than those of JSON and
+// OpenTelemetry attributes are kept as they are, as Clone does); the caller
+// keeps ownership. It fails for an empty trace id, or with ErrClosed after
+// Shutdown.
 func (s *Store) Ingest(td TraceData) error {
-	return s.ingestOwned(td.Clone())
-}
-
-// ingestOwned is Ingest for a td the store may keep as it is.
-func (s *Store) ingestOwned(td TraceData) error {
 	if td.TraceID == "" {
 		return errors.New("tracestore: trace id is empty")
 	}
-	return s.save(td)
-}
-
-// save merges td, which the store now owns.
-func (s *Store) save(td TraceData) error {
-	return s.merge(td, s.filter(td.Spans))
-}
-
-// merge merges the kept spans of a batch, and its trace-level fields.
-func (s *Store) merge(td TraceData, incoming []incomingSpan) error {
+	incoming := s.filter(td.TraceID, td.Spans)
+	var f batchFields
+	if td.DisplayName != nil {
+		// Share the memory of a root span's equal display name, if any.
+		f.displayName, f.has = *td.DisplayName, traceName|traceOwnName
+		for i := range incoming {
+			if incoming[i].parent() == "" {
+				if name := incoming[i].displayName(); name == f.displayName {
+					f.displayName = name
+					f.has &^= traceOwnName
+					break
+				}
+			}
+		}
+	}
+	if td.StartTime != nil {
+		f.start, f.has = *td.StartTime, f.has|traceStart
+	}
+	if td.EndTime != nil {
+		f.end, f.has = *td.EndTime, f.has|traceEnd
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.mergeLocked(td, incoming)
-}
-
-// mergeLocked is merge with s.mu held.
-func (s *Store) mergeLocked(td TraceData, incoming []incomingSpan) error {
 	if s.closed {
 		return ErrClosed
 	}
 	t := s.traces[td.TraceID]
 	if t == nil {
-		t = &storedTrace{id: td.TraceID, spans: make(map[string]*storedSpan), bytes: traceOverhead}
-		t.ageElem = s.age.PushBack(t)
-		s.traces[t.id] = t
-		s.bytes += t.bytes
+		t = s.newTraceLocked(td.TraceID)
 	}
+	s.mergeLocked(t, f, incoming)
+	return nil
+}
+
+// newTraceLocked stores a new, empty trace. s.mu is held.
+func (s *Store) newTraceLocked(id string) *storedTrace {
+	t := &storedTrace{id: id}
+	s.pushLocked(t)
+	s.traces[id] = t
+	return t
+}
+
+// mergeLocked merges the kept spans of a batch of t, and its trace-level
+// fields. s.mu is held.
+func (s *Store) mergeLocked(t *storedTrace, f batchFields, incoming []storedSpan) {
+	before := t.bytes
 	hasRoot := false
 	for _, in := range incoming {
-		if in.data.ParentSpanID == "" {
+		id, parent, _ := prefix(in.enc)
+		if parent == "" {
 			hasRoot = true
 		}
-		old := t.spans[in.id]
-		if old != nil && old.data.EndTime != 0 && in.data.EndTime == 0 {
-			continue // a stale start arriving after the end
-		}
-		if old == nil {
-			t.order = append(t.order, in.id)
+		i := t.find(id)
+		if i < 0 {
+			t.add(id, in)
 			s.spans++
 		} else {
-			t.bytes -= old.size
-			s.bytes -= old.size
+			old := &t.spans[i]
+			if old.end != 0 && in.end == 0 {
+				continue // a stale start arriving after the end
+			}
+			t.spanBytes -= old.size()
+			t.replace(i, id, in)
 		}
-		sp := &storedSpan{data: in.data, size: spanSize(&in.data)}
-		t.spans[in.id] = sp
-		t.bytes += sp.size
-		s.bytes += sp.size
+		t.spanBytes += in.size()
 	}
 	if len(incoming) == 0 {
 		// Everything was filtered: the server assumes the batch was an
 		// internal root and promotes whatever referenced it.
-		for _, sp := range t.spans {
-			if p := sp.data.ParentSpanID; p != "" && t.spans[p] == nil {
-				sp.data.ParentSpanID = ""
+		for i := range t.spans {
+			sp := &t.spans[i]
+			if p := sp.parent(); p != "" && t.find(p) < 0 {
+				t.spanBytes -= sp.size()
+				t.replace(i, sp.id(), sp.withParent(""))
+				t.spanBytes += sp.size()
 			}
 		}
 	}
-	if td.DisplayName != nil {
-		t.displayName = td.DisplayName
+	if f.has&traceName != 0 {
+		t.displayName = f.displayName
+		t.has = t.has&^traceOwnName | f.has&traceOwnName
 	}
-	if td.StartTime != nil {
-		t.startTime = td.StartTime
+	if f.has&traceStart != 0 {
+		t.startTime = f.start
 	}
-	if td.EndTime != nil {
-		t.endTime = td.EndTime
+	if f.has&traceEnd != 0 {
+		t.endTime = f.end
 	}
+	t.has |= f.has &^ traceOwnName
 	if hasRoot {
-		if t.idx == nil {
+		if !t.indexed {
 			s.indexed = append(s.indexed, t)
+			t.indexed = true
 		}
 		t.idx = buildIndex(t)
 		s.indexSeq++
 		t.idxSeq = s.indexSeq
 		s.indexDirty = true
 	}
+	t.bytes = t.spanBytes + traceSize(t)
+	s.bytes += t.bytes - before
 	s.broadcastLocked(t, incoming)
 	s.evictLocked(t)
-	return nil
 }
 
-type incomingSpan struct {
-	id   string
-	data SpanData
-}
-
-// filter applies the drop rules to a batch and returns the kept spans in a
-// deterministic order (start time, then id).
-func (s *Store) filter(spans map[string]SpanData) []incomingSpan {
-	out := make([]incomingSpan, 0, len(spans))
-	for id, sd := range spans {
-		out = append(out, incomingSpan{id: id, data: sd})
+// pushLocked appends t to the list of traces by first-seen time.
+func (s *Store) pushLocked(t *storedTrace) {
+	t.older = s.newest
+	if s.newest != nil {
+		s.newest.newer = t
+	} else {
+		s.oldest = t
 	}
-	out = s.keep(out)
-	slices.SortFunc(out, func(a, b incomingSpan) int {
-		return cmp.Or(cmp.Compare(a.data.StartTime, b.data.StartTime), strings.Compare(a.id, b.id))
+	s.newest = t
+}
+
+// unlinkLocked removes t from the list of traces by first-seen time.
+func (s *Store) unlinkLocked(t *storedTrace) {
+	if t.older != nil {
+		t.older.newer = t.newer
+	} else {
+		s.oldest = t.newer
+	}
+	if t.newer != nil {
+		t.newer.older = t.older
+	} else {
+		s.newest = t.older
+	}
+	t.older, t.newer = nil, nil
+}
+
+// filter applies the drop rules to a batch of the trace traceID and
+// returns the kept spans, encoded, in a deterministic order (start time,
+// then id).
+func (s *Store) filter(traceID string, spans map[string]SpanData) []storedSpan {
+	ids := make([]string, 0, len(spans))
+	for id, sd := range spans {
+		if !s.dropSpan(&sd) {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 1 {
+		if sd := spans[ids[0]]; isWrapper(&sd) {
+			return nil
+		}
+	}
+	out := make([]storedSpan, len(ids))
+	for i, id := range ids {
+		sd := spans[id]
+		out[i] = encodeSpan(traceID, id, &sd)
+	}
+	slices.SortFunc(out, func(a, b storedSpan) int {
+		return cmp.Or(cmp.Compare(a.start, b.start), strings.Compare(a.id(), b.id()))
 	})
 	return out
 }
 
-// keep applies the drop rules to a batch in place and returns the kept
-// spans.
-func (s *Store) keep(in []incomingSpan) []incomingSpan {
-	out := in[:0]
-	for _, sp := range in {
-		if s.dropSpan(&sp.data) {
-			continue
-		}
-		if sp.data.Attributes == nil {
-			sp.data.Attributes = map[string]any{}
-		}
-		out = append(out, sp)
-	}
-	if len(out) == 1 && out[0].data.Attributes["genkit:name"] == devRunActionWrapper {
-		out = out[:0]
-	}
-	return out
+// isWrapper reports whether sd is the dev-run-action-wrapper span the
+// telemetry server drops when it is alone in a batch.
+func isWrapper(sd *SpanData) bool {
+	return sd.Attributes["genkit:name"] == devRunActionWrapper
 }
 
 func (s *Store) dropSpan(sd *SpanData) bool {
@@ -465,28 +620,28 @@ func (s *Store) dropSpan(sd *SpanData) bool {
 // bounds. cur, the trace just written, goes last.
 func (s *Store) evictLocked(cur *storedTrace) {
 	for len(s.traces) > s.maxTraces || s.bytes > s.maxBytes {
-		e := s.age.Front()
-		if e.Value.(*storedTrace) == cur {
-			e = e.Next()
+		t := s.oldest
+		if t == cur {
+			t = t.newer
 		}
-		if e == nil {
+		if t == nil {
 			if s.bytes <= s.maxBytes {
 				return
 			}
-			e = cur.ageElem
+			t = cur
 		}
-		t := e.Value.(*storedTrace)
 		reason := "max traces"
 		if len(s.traces) <= s.maxTraces {
 			reason = "max bytes"
 		}
+		spans := len(t.spans)
 		s.removeLocked(t)
 		s.evicted++
 		if !s.evictedFor[reason] {
 			s.evictedFor[reason] = true
 			s.logFirstEviction(reason)
 		}
-		s.log.Debug("tracestore: trace evicted", "traceId", t.id, "spans", len(t.spans), "reason", reason)
+		s.log.Debug("tracestore: trace evicted", "traceId", t.id, "spans", spans, "reason", reason)
 	}
 }
 
@@ -505,17 +660,23 @@ func (s *Store) logFirstEviction(reason string) {
 }
 
 func (s *Store) removeLocked(t *storedTrace) {
-	s.age.Remove(t.ageElem)
+	s.unlinkLocked(t)
 	delete(s.traces, t.id)
 	s.bytes -= t.bytes
 	s.spans -= len(t.spans)
 	t.evicted = true
-	if t.idx != nil {
+	// The index may hold t until it is next sorted or pruned: release
+	// what t holds now (its display name may share a span's memory), so
+	// that only the storedTrace stays reachable.
+	t.spans, t.byID, t.idx, t.displayName = nil, nil, indexEntry{}, ""
+	if t.indexed {
 		s.indexDirty = true
 		s.indexEvicted++
-		if s.indexEvicted > len(s.traces)+64 {
+		if s.indexEvicted > len(s.traces)/8+64 {
 			// Release the evicted traces: without a List call nothing
-			// else would, and their spans would stay reachable.
+			// else would. Pruning after an eighth of the stored traces
+			// keeps the index small at a cost of a few steps per
+			// eviction.
 			s.indexed = slices.DeleteFunc(s.indexed, func(t *storedTrace) bool { return t.evicted })
 			s.indexEvicted = 0
 		}
@@ -536,15 +697,27 @@ func (s *Store) Get(traceID string) (TraceData, bool) {
 
 // copyLocked returns a deep copy of t as TraceData.
 func (t *storedTrace) copyLocked() TraceData {
-	td := TraceData{
-		TraceID:     t.id,
-		DisplayName: clonePtr(t.displayName),
-		StartTime:   clonePtr(t.startTime),
-		EndTime:     clonePtr(t.endTime),
-		Spans:       make(map[string]SpanData, len(t.spans)),
+	td := t.fieldsLocked()
+	td.Spans = make(map[string]SpanData, len(t.spans))
+	a := newSpanAllocs(len(t.spans))
+	for i := range t.spans {
+		sp := &t.spans[i]
+		td.Spans[sp.id()] = sp.data(t.id, a)
 	}
-	for id, sp := range t.spans {
-		td.Spans[id] = sp.data.Clone()
+	return td
+}
+
+// fieldsLocked returns t's id and trace-level fields, without spans.
+func (t *storedTrace) fieldsLocked() TraceData {
+	td := TraceData{TraceID: t.id}
+	if t.has&traceName != 0 {
+		td.DisplayName = new(t.displayName)
+	}
+	if t.has&traceStart != 0 {
+		td.StartTime = new(t.startTime)
+	}
+	if t.has&traceEnd != 0 {
+		td.EndTime = new(t.endTime)
 	}
 	return td
 }
@@ -564,66 +737,66 @@ func (s *Store) Stats() Stats {
 	}
 }
 
-// Size estimate constants; see Stats.Bytes.
+// The sizes of the structures the store allocates, for Stats.Bytes.
 const (
-	traceOverhead = 256
-	spanOverhead  = 512
-	attrOverhead  = 48
-	valueOverhead = 16
-	itemOverhead  = 128
+	// spanSlot is a span's entry in its trace, plus its share of the
+	// slice's spare capacity.
+	spanSlot = int64(unsafe.Sizeof(storedSpan{})) * 5 / 4
+	// traceFixed is a trace's storedTrace plus its entries in the store's
+	// map and index.
+	traceFixed = int64(unsafe.Sizeof(storedTrace{})) + 64
+	// otherSlot is a value kept aside (storedSpan.other): its interface
+	// value, and again for what it points to.
+	otherSlot = 16
 )
 
-func spanSize(sd *SpanData) int64 {
-	n := int64(spanOverhead + len(sd.SpanID) + len(sd.TraceID) + len(sd.ParentSpanID) +
-		len(sd.DisplayName) + len(sd.SpanKind) + len(sd.InstrumentationLibrary.Name))
-	if sd.Status != nil {
-		n += int64(len(sd.Status.Message))
-	}
-	n += attrsSize(sd.Attributes)
-	for _, l := range sd.Links {
-		n += itemOverhead + attrsSize(l.Attributes)
-	}
-	if sd.TimeEvents != nil {
-		for _, e := range sd.TimeEvents.TimeEvent {
-			n += itemOverhead + int64(len(e.Annotation.Description)) + attrsSize(e.Annotation.Attributes)
-		}
+// size returns the estimated size of sp.
+func (sp *storedSpan) size() int64 {
+	n := spanSlot + allocSize(len(sp.enc))
+	if sp.other != nil {
+		// The slice, its array and each value's own allocation.
+		n += allocSize(int(unsafe.Sizeof([]any{}))) + allocSize(cap(*sp.other)*otherSlot) + int64(len(*sp.other))*otherSlot
 	}
 	return n
 }
 
-func attrsSize(m map[string]any) int64 {
-	var n int64
-	for k, v := range m {
-		n += attrOverhead + int64(len(k)) + valueSize(v)
+// traceSize returns the estimated size of t without its spans.
+func traceSize(t *storedTrace) int64 {
+	n := allocSize(int(traceFixed)) + allocSize(len(t.id))
+	if t.has&traceOwnName != 0 {
+		n += allocSize(len(t.displayName))
+	}
+	if t.byID != nil {
+		n += int64(len(t.byID)) * 48
+	}
+	for _, f := range t.idx.genkitx {
+		n += allocSize(len(f.val)) + 32
+	}
+	if t.idx.genkitx != nil {
+		n += allocSize(cap(t.idx.genkitx) * int(unsafe.Sizeof(indexField{})))
 	}
 	return n
 }
 
-func valueSize(v any) int64 {
-	switch v := v.(type) {
-	case string:
-		return valueOverhead + int64(len(v))
-	case []string:
-		n := int64(valueOverhead)
-		for _, e := range v {
-			n += valueOverhead + int64(len(e))
-		}
-		return n
-	case []any:
-		n := int64(valueOverhead)
-		for _, e := range v {
-			n += valueSize(e)
-		}
-		return n
-	case []bool:
-		return valueOverhead + int64(len(v))
-	case []int64:
-		return valueOverhead + 8*int64(len(v))
-	case []float64:
-		return valueOverhead + 8*int64(len(v))
-	case map[string]any:
-		return valueOverhead + attrsSize(v)
-	default:
-		return valueOverhead
+// sizeClasses are the sizes the Go allocator rounds small allocations up
+// to (runtime/sizeclasses.go).
+var sizeClasses = [...]int{
+	8, 16, 24, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240, 256,
+	288, 320, 352, 384, 416, 448, 480, 512, 576, 640, 704, 768, 896, 1024, 1152, 1280, 1408,
+	1536, 1792, 2048, 2304, 2688, 3072, 3200, 3456, 4096, 4864, 5376, 6144, 6528, 6784, 6912,
+	8192, 9472, 9728, 10240, 10880, 12288, 13568, 14336, 16384, 18432, 19072, 20480, 21760,
+	24576, 27264, 28672, 32768,
+}
+
+// allocSize returns the heap size of an allocation of n bytes.
+func allocSize(n int) int64 {
+	if n == 0 {
+		return 0
 	}
+	if n > sizeClasses[len(sizeClasses)-1] {
+		const page = 8192
+		return int64((n + page - 1) / page * page)
+	}
+	i, _ := slices.BinarySearch(sizeClasses[:], n)
+	return int64(sizeClasses[i])
 }

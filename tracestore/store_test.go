@@ -352,3 +352,28 @@ func TestEvictionLoggedAtInfoOnce(t *testing.T) {
 		t.Errorf("info logs (-want +got):\n%s", diff)
 	}
 }
+
+// TestReadSpansOwnTheirStructs checks that each span of a read has its own
+// status, sameProcessAsParentSpan and timeEvents, although a read
+// allocates them together.
+func TestReadSpansOwnTheirStructs(t *testing.T) {
+	s := New(nil)
+	tracer := newProvider(t, s)
+	ctx, root := tracer.Start(context.Background(), "root")
+	_, child := tracer.Start(ctx, "child")
+	child.End()
+	root.End()
+	traceID := root.SpanContext().TraceID().String()
+	got, _ := s.Get(traceID)
+	r, c := got.Spans[root.SpanContext().SpanID().String()], got.Spans[child.SpanContext().SpanID().String()]
+	r.Status.Code, r.Status.Message = StatusError, "changed"
+	r.SameProcessAsParentSpan.Value = false
+	r.TimeEvents.TimeEvent = append(r.TimeEvents.TimeEvent, TimeEvent{Time: 1})
+	if c.Status.Code != StatusUnset || !c.SameProcessAsParentSpan.Value || len(c.TimeEvents.TimeEvent) != 0 {
+		t.Errorf("changing one span changed another: %+v %+v %+v", c.Status, c.SameProcessAsParentSpan, c.TimeEvents)
+	}
+	again, _ := s.Get(traceID)
+	if a := again.Spans[r.SpanID]; *a.Status != (Status{}) || !a.SameProcessAsParentSpan.Value || len(a.TimeEvents.TimeEvent) != 0 {
+		t.Errorf("the store changed through a read: %+v %+v %+v", a.Status, a.SameProcessAsParentSpan, a.TimeEvents)
+	}
+}

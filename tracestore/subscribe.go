@@ -122,38 +122,48 @@ func (s *Store) endSubLocked(sub *Subscription, err error) {
 	close(sub.ch)
 }
 
+// spanEvent is a span event before it is delivered: its type and span,
+// still encoded.
+type spanEvent struct {
+	typ  EventType
+	span storedSpan
+}
+
 // spanEvents returns the events the telemetry server broadcasts for a saved
 // batch: span_start for each incoming span, except a running span the trace
 // already holds as finished, and span_end for each finished span; in time
 // order (start time for span_start, end time for span_end), with span_start
 // first on ties.
-func spanEvents(t *storedTrace, incoming []incomingSpan) []Event {
-	events := make([]Event, 0, 2*len(incoming))
-	for _, in := range incoming {
-		ended := in.data.EndTime > 0
-		if merged := t.spans[in.id]; !ended && merged != nil && merged.data.EndTime > 0 {
-			continue
+func spanEvents(t *storedTrace, incoming []storedSpan) []spanEvent {
+	events := make([]spanEvent, 0, 2*len(incoming))
+	for i := range incoming {
+		in := &incoming[i]
+		ended := in.end > 0
+		if !ended {
+			if j := t.find(in.id()); j >= 0 && t.spans[j].end > 0 {
+				continue
+			}
 		}
-		events = append(events, Event{Type: SpanStart, TraceID: t.id, Span: in.data})
+		events = append(events, spanEvent{SpanStart, *in})
 		if ended {
-			events = append(events, Event{Type: SpanEnd, TraceID: t.id, Span: in.data})
+			events = append(events, spanEvent{SpanEnd, *in})
 		}
 	}
-	slices.SortStableFunc(events, func(a, b Event) int {
+	slices.SortStableFunc(events, func(a, b spanEvent) int {
 		return cmp.Or(cmp.Compare(a.time(), b.time()), cmp.Compare(a.rank(), b.rank()))
 	})
 	return events
 }
 
-func (e *Event) time() float64 {
-	if e.Type == SpanStart {
-		return e.Span.StartTime
+func (e *spanEvent) time() float64 {
+	if e.typ == SpanStart {
+		return e.span.start
 	}
-	return e.Span.EndTime
+	return e.span.end
 }
 
-func (e *Event) rank() int {
-	if e.Type == SpanStart {
+func (e *spanEvent) rank() int {
+	if e.typ == SpanStart {
 		return 0
 	}
 	return 1
@@ -161,7 +171,7 @@ func (e *Event) rank() int {
 
 // broadcastLocked delivers the events of a saved batch to the trace's
 // subscribers, each receiving its own copy of the span data.
-func (s *Store) broadcastLocked(t *storedTrace, incoming []incomingSpan) {
+func (s *Store) broadcastLocked(t *storedTrace, incoming []storedSpan) {
 	set := s.subs[t.id]
 	if len(set) == 0 {
 		return
@@ -171,8 +181,7 @@ func (s *Store) broadcastLocked(t *storedTrace, incoming []incomingSpan) {
 			if sub.ended {
 				continue
 			}
-			out := ev
-			out.Span = ev.Span.Clone()
+			out := Event{Type: ev.typ, TraceID: t.id, Span: ev.span.data(t.id, nil)}
 			select {
 			case sub.ch <- out:
 			default:
