@@ -14,7 +14,6 @@ package traceexport
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -452,7 +451,7 @@ func (e *Exporter) run(ctx context.Context) {
 		var err error
 		outcome := "discarded"
 		if url != "" && ctx.Err() == nil {
-			err = e.post(ctx, url, batchOf(traceID, pt))
+			err = e.post(ctx, url, traceID, pt)
 			outcome = "sent"
 			if err != nil {
 				outcome = "failed"
@@ -533,38 +532,30 @@ func (e *Exporter) finish(traceID string, seq, n uint64, outcome string, err err
 	}
 }
 
-// batchOf builds the TraceData for a queued batch. The trace-level fields
-// are set only when the batch holds a root span, as the Genkit exporters
-// do.
-func batchOf(traceID string, pt *pendingTrace) tracestore.TraceData {
-	td := tracestore.TraceData{TraceID: traceID, Spans: make(map[string]tracestore.SpanData, len(pt.spans))}
-	for _, id := range pt.order {
-		ps := pt.spans[id]
-		var sd tracestore.SpanData
+// appendBatch appends the TraceData JSON of a queued batch to dst. The
+// trace-level fields are set only when the batch holds a root span, as
+// the Genkit exporters do. A start state is written as the span was when
+// it started: it may have ended meanwhile, its end being queued after this
+// batch was taken.
+func appendBatch(dst []byte, traceID string, pt *pendingTrace) []byte {
+	return tracestore.AppendTraceJSON(dst, traceID, len(pt.order), func(i int) (sdktrace.ReadOnlySpan, bool) {
+		ps := pt.spans[pt.order[i]]
 		if ps.end != nil {
-			sd = tracestore.FromSpan(ps.end)
-		} else {
-			// The start state: the span may have ended meanwhile, its end
-			// being queued after this batch was taken.
-			sd = tracestore.FromSpan(ps.start)
-			sd.EndTime = 0
+			return ps.end, false
 		}
-		td.Spans[id] = sd
-		if sd.ParentSpanID == "" {
-			td.DisplayName = &sd.DisplayName
-			td.StartTime = &sd.StartTime
-			td.EndTime = &sd.EndTime
-		}
-	}
-	return td
+		return ps.start, true
+	})
 }
 
-// post sends one TraceData to url/api/traces.
-func (e *Exporter) post(ctx context.Context, url string, td tracestore.TraceData) error {
-	body, err := json.Marshal(td)
-	if err != nil {
-		return fmt.Errorf("encoding trace %s: %w", td.TraceID, err)
-	}
+// bodyCap is the initial capacity of a post body, enough for a run's span
+// with a kilobyte of input and output.
+const bodyCap = 4 << 10
+
+// post sends the batch pt of traceID to url/api/traces, as one TraceData.
+func (e *Exporter) post(ctx context.Context, url, traceID string, pt *pendingTrace) error {
+	// The body is not reused: the transport may read it again (GetBody)
+	// or still hold it when Do returns.
+	body := appendBatch(make([]byte, 0, bodyCap), traceID, pt)
 	ctx, cancel := context.WithTimeout(ctx, e.timeout)
 	defer cancel()
 	endpoint := strings.TrimSuffix(url, "/") + "/api/traces"
