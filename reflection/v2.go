@@ -12,6 +12,7 @@ import (
 	"github.com/gorilla/websocket"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/genkit-runtime/genkit-runtime/internal/wsrpc"
 	"github.com/genkit-runtime/genkit-runtime/registry"
 )
 
@@ -114,6 +115,9 @@ type Client struct {
 	opts   ClientOptions
 	slots  chan struct{} // one token per request in progress (runs and listings)
 	runs   sync.WaitGroup
+	// noFastPath leaves every message to jsonrpc2, for tests that compare
+	// the fast path with it.
+	noFastPath bool
 }
 
 // NewClient returns a client serving reg. opts must set ServerURL.
@@ -233,7 +237,8 @@ func (c *Client) Run(ctx context.Context) error {
 // ctx is done. It reports whether the dial succeeded, and why the
 // connection ended.
 func (c *Client) connect(ctx context.Context) (bool, error) {
-	d := websocket.Dialer{HandshakeTimeout: c.opts.DialTimeout}
+	// The connection gathers the frames written together into one write.
+	d := websocket.Dialer{HandshakeTimeout: c.opts.DialTimeout, NetDialContext: wsrpc.NetDialContext}
 	dctx, cancel := context.WithTimeout(ctx, c.opts.DialTimeout)
 	ws, resp, err := d.DialContext(dctx, c.opts.ServerURL, nil)
 	cancel()
