@@ -115,6 +115,10 @@ type Client struct {
 	opts   ClientOptions
 	slots  chan struct{} // one token per request in progress (runs and listings)
 	runs   sync.WaitGroup
+	// workers run the runs and listings, counted in runs; quit, closed
+	// when Run returns, ends the idle ones.
+	workers *workers
+	quit    chan struct{}
 	// noFastPath leaves every message to jsonrpc2, for tests that compare
 	// the fast path with it.
 	noFastPath bool
@@ -179,6 +183,8 @@ func NewClient(reg *registry.Registry, opts *ClientOptions) *Client {
 	c.core = newCore(reg, o.TracerProvider, o.Flusher, o.FlushTimeout, o.Logger)
 	c.lister = &lister{reg: reg}
 	c.slots = make(chan struct{}, o.MaxConcurrentRuns)
+	c.quit = make(chan struct{})
+	c.workers = newWorkers(&c.runs, c.quit)
 	return c
 }
 
@@ -203,6 +209,7 @@ func (c *Client) Run(ctx context.Context) error {
 		return fmt.Errorf("reflection v2: server URL %q: want a ws:// or wss:// URL", c.opts.ServerURL)
 	}
 	defer c.runs.Wait()
+	defer close(c.quit)
 	log := c.opts.Logger.With("server", c.opts.ServerURL)
 	delay := c.opts.MinBackoff
 	failures := 0 // dials failed in a row

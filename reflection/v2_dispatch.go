@@ -223,7 +223,7 @@ func (d *dispatcher) listActions(ctx context.Context, conn *jsonrpc2.Conn, req *
 	d.mu.Unlock()
 	// Sources (dynamic action providers) may be slow to list: list off the
 	// read loop.
-	d.c.runs.Go(func() {
+	d.c.workers.Go(func() {
 		defer d.work.Done()
 		b, err := d.c.lister.list(lctx)
 		d.mu.Lock()
@@ -346,7 +346,7 @@ func (d *dispatcher) startRun(ctx context.Context, id jsonrpc2.ID, idJSON []byte
 		streaming: body.Stream, logger: d.c.opts.Logger,
 		input: d.inputs.open(rid, body.StreamInput, cancel),
 	}
-	d.c.runs.Go(func() {
+	d.c.workers.Go(func() {
 		defer d.work.Done()
 		answer := run.execute(runCtx, rr)
 		cancel(nil)
