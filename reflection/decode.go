@@ -63,7 +63,17 @@ func (r *runBody) decodeJSON(data []byte, switches bool) error {
 	// reads, are accepted; raw bytes that are not UTF-8 are refused, by the
 	// check before this one.
 	d.Reset(bytes.NewBuffer(data), jsontok.AllowDuplicateNames(true), jsontok.AllowInvalidUTF8(true))
+	if err := r.decodeFrom(d, switches); err != nil {
+		return err
+	}
+	return checkEnd(d)
+}
 
+// decodeFrom fills r from the next value d reads, as decodeJSON does from
+// a whole body. The input, init and context members are slices of what d
+// reads, which must be a bytes.Buffer, read in place, over the run's own
+// data.
+func (r *runBody) decodeFrom(d *jsontok.Decoder, switches bool) error {
 	*r = runBody{}
 	if k := d.PeekKind(); k != '{' {
 		if _, err := d.ReadValue(); err != nil {
@@ -71,7 +81,7 @@ func (r *runBody) decodeJSON(data []byte, switches bool) error {
 		}
 		if k == 'n' {
 			// null is an object with no members, as for encoding/json.
-			return checkEnd(d)
+			return nil
 		}
 		return fmt.Errorf("want a JSON object, not %s", kindName(k))
 	}
@@ -183,7 +193,7 @@ func (r *runBody) decodeJSON(data []byte, switches bool) error {
 	if _, err := d.ReadToken(); err != nil {
 		return syntaxError(err)
 	}
-	return checkEnd(d)
+	return nil
 }
 
 // checkEnd reports an error unless d is at the end of its input.

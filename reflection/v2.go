@@ -12,6 +12,7 @@ import (
 	"github.com/gorilla/websocket"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/genkit-runtime/genkit-runtime/internal/wsrpc"
 	"github.com/genkit-runtime/genkit-runtime/registry"
 )
 
@@ -114,6 +115,13 @@ type Client struct {
 	opts   ClientOptions
 	slots  chan struct{} // one token per request in progress (runs and listings)
 	runs   sync.WaitGroup
+	// workers run the runs and listings, counted in runs; quit, closed
+	// when Run returns, ends the idle ones.
+	workers *workers
+	quit    chan struct{}
+	// noFastPath leaves every message to jsonrpc2, for tests that compare
+	// the fast path with it.
+	noFastPath bool
 }
 
 // NewClient returns a client serving reg. opts must set ServerURL.
@@ -175,6 +183,8 @@ func NewClient(reg *registry.Registry, opts *ClientOptions) *Client {
 	c.core = newCore(reg, o.TracerProvider, o.Flusher, o.FlushTimeout, o.Logger)
 	c.lister = &lister{reg: reg}
 	c.slots = make(chan struct{}, o.MaxConcurrentRuns)
+	c.quit = make(chan struct{})
+	c.workers = newWorkers(&c.runs, c.quit)
 	return c
 }
 
@@ -199,6 +209,7 @@ func (c *Client) Run(ctx context.Context) error {
 		return fmt.Errorf("reflection v2: server URL %q: want a ws:// or wss:// URL", c.opts.ServerURL)
 	}
 	defer c.runs.Wait()
+	defer close(c.quit)
 	log := c.opts.Logger.With("server", c.opts.ServerURL)
 	delay := c.opts.MinBackoff
 	failures := 0 // dials failed in a row
@@ -233,7 +244,8 @@ func (c *Client) Run(ctx context.Context) error {
 // ctx is done. It reports whether the dial succeeded, and why the
 // connection ended.
 func (c *Client) connect(ctx context.Context) (bool, error) {
-	d := websocket.Dialer{HandshakeTimeout: c.opts.DialTimeout}
+	// The connection gathers the frames written together into one write.
+	d := websocket.Dialer{HandshakeTimeout: c.opts.DialTimeout, NetDialContext: wsrpc.NetDialContext}
 	dctx, cancel := context.WithTimeout(ctx, c.opts.DialTimeout)
 	ws, resp, err := d.DialContext(dctx, c.opts.ServerURL, nil)
 	cancel()

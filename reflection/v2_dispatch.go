@@ -24,8 +24,11 @@ import (
 // A run's input stream is the [inputStreams]'.
 type dispatcher struct {
 	c      *Client
-	stream *wsrpc.Stream
+	stream *wsrpc.Stream // set before the stream is read
 	inputs *inputStreams
+	// ctx is the connection's: runs the fast path starts derive from it,
+	// as those Handle starts derive from jsonrpc2's.
+	ctx context.Context
 
 	work sync.WaitGroup // runs and listings in progress
 
@@ -39,9 +42,11 @@ type dispatcher struct {
 
 var _ jsonrpc2.Handler = (*dispatcher)(nil)
 
-func newDispatcher(c *Client, stream *wsrpc.Stream) *dispatcher {
+// newDispatcher returns the dispatcher of a connection whose context is
+// ctx; its stream is set before the stream is read.
+func newDispatcher(ctx context.Context, c *Client) *dispatcher {
 	return &dispatcher{
-		c: c, stream: stream, inputs: newInputStreams(c.opts.Logger),
+		c: c, ctx: ctx, inputs: newInputStreams(c.opts.Logger),
 		runs: map[string]context.CancelCauseFunc{}, listings: map[*jsonrpc2.Request]context.CancelFunc{},
 	}
 }
@@ -119,6 +124,14 @@ func (d *dispatcher) replyError(ctx context.Context, conn *jsonrpc2.Conn, req *j
 	if req.Notif {
 		return
 	}
+	if err := conn.ReplyWithError(ctx, req.ID, rpcError(code, msg, data)); err != nil {
+		d.c.opts.Logger.Debug("reflection v2 reply not sent", "method", req.Method, "id", req.ID.String(), "err", err)
+	}
+}
+
+// rpcError is a JSON-RPC error with data, when not nil, as its JSON
+// encoding.
+func rpcError(code int64, msg string, data any) *jsonrpc2.Error {
 	e := &jsonrpc2.Error{Code: code, Message: msg}
 	if data != nil {
 		if b, err := json.Marshal(data); err == nil {
@@ -126,9 +139,7 @@ func (d *dispatcher) replyError(ctx context.Context, conn *jsonrpc2.Conn, req *j
 			e.Data = &raw
 		}
 	}
-	if err := conn.ReplyWithError(ctx, req.ID, e); err != nil {
-		d.c.opts.Logger.Debug("reflection v2 reply not sent", "method", req.Method, "id", req.ID.String(), "err", err)
-	}
+	return e
 }
 
 // replyStatus answers with an action error: -32000 with the Status as data.
@@ -138,13 +149,24 @@ func (d *dispatcher) replyStatus(ctx context.Context, conn *jsonrpc2.Conn, req *
 
 // replyBusy refuses a request when every request slot is taken.
 func (d *dispatcher) replyBusy(ctx context.Context, conn *jsonrpc2.Conn, req *jsonrpc2.Request) {
-	d.replyStatus(ctx, conn, req, status.FromError(status.Errorf(status.ResourceExhausted,
-		"too many requests in progress (at most %d)", d.c.opts.MaxConcurrentRuns)))
+	d.replyStatus(ctx, conn, req, d.busyStatus())
+}
+
+// busyStatus is the refusal of a request when every request slot is
+// taken.
+func (d *dispatcher) busyStatus() status.Status {
+	return status.FromError(status.Errorf(status.ResourceExhausted,
+		"too many requests in progress (at most %d)", d.c.opts.MaxConcurrentRuns))
 }
 
 // replyShuttingDown refuses req because the session is draining.
 func (d *dispatcher) replyShuttingDown(ctx context.Context, conn *jsonrpc2.Conn, req *jsonrpc2.Request) {
-	d.replyStatus(ctx, conn, req, status.FromError(status.Errorf(status.Unavailable, "%v", errShuttingDown)))
+	d.replyStatus(ctx, conn, req, shuttingDownStatus())
+}
+
+// shuttingDownStatus is the refusal of a request while the session drains.
+func shuttingDownStatus() status.Status {
+	return status.FromError(status.Errorf(status.Unavailable, "%v", errShuttingDown))
 }
 
 // params returns the params of the request being handled, as received
@@ -201,7 +223,7 @@ func (d *dispatcher) listActions(ctx context.Context, conn *jsonrpc2.Conn, req *
 	d.mu.Unlock()
 	// Sources (dynamic action providers) may be slow to list: list off the
 	// read loop.
-	d.c.runs.Go(func() {
+	d.c.workers.Go(func() {
 		defer d.work.Done()
 		b, err := d.c.lister.list(lctx)
 		d.mu.Lock()
@@ -260,8 +282,8 @@ func (d *dispatcher) configure(ctx context.Context, conn *jsonrpc2.Conn, req *js
 }
 
 // runAction decodes a run request with the decoder v1 uses, and starts the
-// run on a tracked goroutine. Its input stream, if any, is opened here, on
-// the read loop, so input that follows the request always finds it.
+// run (see startRun). It answers the requests the fast path leaves to
+// jsonrpc2 (see intercept).
 func (d *dispatcher) runAction(ctx context.Context, conn *jsonrpc2.Conn, req *jsonrpc2.Request) {
 	if req.Notif {
 		d.c.opts.Logger.Debug("ignoring runAction sent as a notification")
@@ -285,36 +307,46 @@ func (d *dispatcher) runAction(ctx context.Context, conn *jsonrpc2.Conn, req *js
 		d.invalidParams(ctx, conn, req, "invalid params: "+msg)
 		return
 	}
-	rid := idString(req.ID)
+	d.startRun(ctx, req.ID, idJSON(req.ID), &body, rr)
+}
+
+// startRun starts the run of a decoded runAction request on a tracked
+// goroutine, or refuses it. Its input stream, if any, is opened here, on
+// the read loop, so input that follows the request always finds it. The
+// run writes its notifications and its answer itself (see v2Run). idJSON
+// is id as the answer echoes it.
+func (d *dispatcher) startRun(ctx context.Context, id jsonrpc2.ID, idJSON []byte, body *runBody, rr *runRequest) {
+	rid := idString(id)
 	runCtx, cancel := context.WithCancelCause(ctx)
 	d.mu.Lock()
 	if !d.takeWork() {
 		d.mu.Unlock()
 		cancel(nil)
-		d.replyShuttingDown(ctx, conn, req)
+		d.writeStatus(id, methodRunAction, shuttingDownStatus())
 		return
 	}
 	if _, dup := d.runs[rid]; dup {
 		d.mu.Unlock()
 		d.work.Done()
 		cancel(nil)
-		d.replyError(ctx, conn, req, codeInvalidRequest, "Invalid Request: id "+req.ID.String()+" is in use by a running action", nil)
+		d.writeError(id, methodRunAction, codeInvalidRequest, "Invalid Request: id "+id.String()+" is in use by a running action", nil)
 		return
 	}
 	if !d.c.acquire() {
 		d.mu.Unlock()
 		d.work.Done()
 		cancel(nil)
-		d.replyBusy(ctx, conn, req)
+		d.writeStatus(id, methodRunAction, d.busyStatus())
 		return
 	}
 	d.runs[rid] = cancel
 	d.mu.Unlock()
 	run := &v2Run{
-		core: d.c.core, conn: conn, rid: rid, stream: body.Stream, logger: d.c.opts.Logger,
+		core: d.c.core, d: d, stream: d.stream, id: id, idJSON: idJSON, ridJSON: requestIDJSON(id, idJSON),
+		streaming: body.Stream, logger: d.c.opts.Logger,
 		input: d.inputs.open(rid, body.StreamInput, cancel),
 	}
-	d.c.runs.Go(func() {
+	d.c.workers.Go(func() {
 		defer d.work.Done()
 		answer := run.execute(runCtx, rr)
 		cancel(nil)
@@ -325,8 +357,60 @@ func (d *dispatcher) runAction(ctx context.Context, conn *jsonrpc2.Conn, req *js
 		// Free the slot before answering, so a client that saw the answer
 		// can start another run.
 		d.c.release()
-		answer.send(ctx, d, conn, req)
+		run.send(answer)
 	})
+}
+
+// intercept is the stream's Intercept (see v2_fast.go): it takes the
+// runAction requests and sendInputStreamChunk messages that are plainly
+// written and decode without error, and handles them as Handle would.
+// Every other frame, and any that would be refused, goes on to checkFrame
+// and jsonrpc2, which answer it as they would without this.
+func (d *dispatcher) intercept(data []byte) bool {
+	r, ok := parseFastRequest(data)
+	if !ok {
+		return false
+	}
+	switch r.method {
+	case methodRunAction:
+		rr, err := decodeRunRequest(&r.body)
+		if err != nil {
+			return false
+		}
+		d.startRun(d.ctx, r.id, r.idJSON, &r.body, rr)
+	case methodInputChunk:
+		rid, chunk, ok := parseInputParams(r.params)
+		if !ok {
+			return false
+		}
+		d.inputs.chunk(rid, chunk)
+		if r.idJSON != nil {
+			null := json.RawMessage("null")
+			d.writeResponse(&jsonrpc2.Response{ID: r.id, Result: &null}, methodInputChunk)
+		}
+	default:
+		return false
+	}
+	return true
+}
+
+// writeResponse writes resp on the stream, with the bytes conn.Reply and
+// conn.ReplyWithError write.
+func (d *dispatcher) writeResponse(resp *jsonrpc2.Response, method string) {
+	if err := d.stream.WriteObject(resp); err != nil {
+		d.c.opts.Logger.Debug("reflection v2 reply not sent", "method", method, "id", resp.ID.String(), "err", err)
+	}
+}
+
+// writeError answers the request id with an error, as replyError does.
+func (d *dispatcher) writeError(id jsonrpc2.ID, method string, code int64, msg string, data any) {
+	d.writeResponse(&jsonrpc2.Response{ID: id, Error: rpcError(code, msg, data)}, method)
+}
+
+// writeStatus answers the request id with an action error, as replyStatus
+// does.
+func (d *dispatcher) writeStatus(id jsonrpc2.ID, method string, st status.Status) {
+	d.writeError(id, method, codeActionError, st.Message, st)
 }
 
 // input feeds a chunk to the input stream of the run with the given

@@ -47,6 +47,9 @@ type v2EnvConfig struct {
 	listener net.Listener
 	// noWait skips waiting for the runtime to register.
 	noWait bool
+	// noFastPath leaves every message to jsonrpc2 (see
+	// reflection.NoV2FastPath).
+	noFastPath bool
 }
 
 func newV2Env(t testing.TB, cfg *v2EnvConfig) *v2Env {
@@ -91,6 +94,9 @@ func newV2Env(t testing.TB, cfg *v2EnvConfig) *v2Env {
 		cfg.client(opts)
 	}
 	e.client = reflection.NewClient(reg, opts)
+	if cfg.noFastPath {
+		reflection.NoV2FastPath(e.client)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	runErr := make(chan error, 1)
 	go func() { runErr <- e.client.Run(ctx) }()

@@ -1,71 +1,65 @@
 package reflection
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 
 	"github.com/sourcegraph/jsonrpc2"
 
+	"github.com/genkit-runtime/genkit-runtime/internal/jsontext"
+	"github.com/genkit-runtime/genkit-runtime/internal/wsrpc"
+	"github.com/genkit-runtime/genkit-runtime/registry"
 	"github.com/genkit-runtime/genkit-runtime/status"
 )
 
 // v2Run is the run adapter of one runAction request: it runs the request
 // on the run core, sending runActionState when the root span starts and a
 // streamChunk notification for each chunk when streaming, feeds the run
-// the input stream it was given, and turns the run's outcome into the
-// request's answer.
+// the input stream it was given, and answers the request with the run's
+// outcome. It writes its frames itself (see v2_fast.go): the notifications
+// are queued on the stream, so the action goes on while they are written,
+// and the answer follows them.
 type v2Run struct {
-	core   *core
-	conn   *jsonrpc2.Conn
-	rid    string                 // the request id, as notifications carry it
-	stream bool                   // send chunks as streamChunk notifications
-	input  <-chan json.RawMessage // the run's input stream; nil for none
-	logger *slog.Logger
+	core      *core
+	d         *dispatcher
+	stream    *wsrpc.Stream
+	id        jsonrpc2.ID
+	idJSON    []byte                 // the id as the answer echoes it
+	ridJSON   []byte                 // the requestId of notifications, as JSON
+	streaming bool                   // send chunks as streamChunk notifications
+	input     <-chan json.RawMessage // the run's input stream; nil for none
+	logger    *slog.Logger
+
+	mu    sync.Mutex // guards the fields below
+	done  bool       // the answer is being sent: no more chunks
+	chunk bytes.Buffer
+	enc   *json.Encoder // writes to chunk
+	frame []byte
 }
 
 // v2Answer is the answer to a runAction request: a result, or an error
 // with its JSON-RPC code.
 type v2Answer struct {
-	result any
-	code   int64 // 0 for a result
-	msg    string
-	data   any
-}
-
-// send sends the answer through d.
-func (a v2Answer) send(ctx context.Context, d *dispatcher, conn *jsonrpc2.Conn, req *jsonrpc2.Request) {
-	if a.code == 0 {
-		d.reply(ctx, conn, req, a.result)
-		return
-	}
-	d.replyError(ctx, conn, req, a.code, a.msg, a.data)
+	res  registry.Result
+	code int64 // 0 for a result
+	msg  string
+	data any
 }
 
 // execute runs the action and returns the answer to send.
 func (r *v2Run) execute(ctx context.Context, rr *runRequest) v2Answer {
-	hooks := runHooks{
-		started: func(traceID, _ string) {
-			if err := r.conn.Notify(ctx, "runActionState", runStateParams{RequestID: r.rid, State: runState{TraceID: traceID}}); err != nil {
-				r.logger.Debug("reflection v2 runActionState not sent", "requestId", r.rid, "err", err)
-			}
-		},
-		input: r.input,
-	}
-	if r.stream {
-		hooks.chunk = func(c any) error {
-			if err := r.conn.Notify(ctx, "streamChunk", streamChunkParams{RequestID: r.rid, Chunk: c}); err != nil {
-				// The connection is gone: the run ends as cancelled.
-				return clientGone(err)
-			}
-			return nil
-		}
+	hooks := runHooks{started: r.started, input: r.input}
+	if r.streaming {
+		hooks.chunk = r.sendChunk
 	}
 	out := r.core.run(ctx, rr, hooks)
 	if out.err == nil {
-		return v2Answer{result: finalOf(out.res, nil)}
+		return v2Answer{res: out.res}
 	}
 	st := wireStatus(out.err)
 	if errors.Is(context.Cause(ctx), errInputOverflow) {
@@ -82,4 +76,73 @@ func (r *v2Run) execute(ctx context.Context, rr *runRequest) v2Answer {
 		return v2Answer{code: codeInvalidParams, msg: msg, data: st}
 	}
 	return v2Answer{code: codeActionError, msg: st.Message, data: st}
+}
+
+// started queues the runActionState notification.
+func (r *v2Run) started(traceID, _ string) {
+	var a [160]byte
+	if err := r.stream.QueueFrame(appendStateFrame(a[:0], r.ridJSON, traceID)); err != nil {
+		r.logger.Debug("reflection v2 runActionState not sent", "requestId", string(r.ridJSON), "err", err)
+	}
+}
+
+// sendChunk queues a streamChunk notification. It returns an error when
+// the connection is gone, which ends the run as cancelled.
+func (r *v2Run) sendChunk(c any) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.done {
+		// The action kept its send function and called it after its run
+		// ended.
+		return status.Errorf(status.FailedPrecondition, "stream chunk sent after the run ended")
+	}
+	frame, err := r.chunkFrameLocked(c)
+	if err != nil {
+		return err
+	}
+	if err := r.stream.QueueFrame(frame); err != nil {
+		return clientGone(err)
+	}
+	return nil
+}
+
+// chunkFrameLocked builds the streamChunk frame of c in r.frame. r.mu is
+// held.
+func (r *v2Run) chunkFrameLocked(c any) ([]byte, error) {
+	if r.enc == nil {
+		r.enc = json.NewEncoder(&r.chunk)
+		r.enc.SetEscapeHTML(false)
+	}
+	r.chunk.Reset()
+	if err := r.enc.Encode(c); err != nil {
+		return nil, status.Errorf(status.Internal, "encoding stream chunk: %w", err)
+	}
+	// Encode ends the value with a newline. A json.RawMessage chunk is
+	// written as it is, escapes of <, > and & included, which jsonrpc2's
+	// encoding and wsrpc undid.
+	chunk := jsontext.UnescapeHTML(bytes.TrimSuffix(r.chunk.Bytes(), []byte{'\n'}))
+	r.frame = appendChunkFrame(r.frame[:0], r.ridJSON, chunk)
+	return r.frame, nil
+}
+
+// send answers the request with a, after the run's notifications, and
+// returns once the answer is written.
+func (r *v2Run) send(a v2Answer) {
+	r.mu.Lock()
+	r.done = true
+	r.mu.Unlock()
+	if a.code != 0 {
+		r.d.writeError(r.id, methodRunAction, a.code, a.msg, a.data)
+		return
+	}
+	buf := finalBufs.Get().(*[]byte)
+	b := appendResultFrame((*buf)[:0], r.idJSON, a.res)
+	if err := r.stream.WriteFrame(b); err != nil {
+		r.logger.Debug("reflection v2 reply not sent", "method", methodRunAction, "id", r.id.String(), "err", err)
+	}
+	// The frame is written (or failed): its buffer can be reused.
+	if cap(b) <= maxPooledFinal {
+		*buf = b
+		finalBufs.Put(buf)
+	}
 }

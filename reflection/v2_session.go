@@ -28,17 +28,22 @@ type session struct {
 // their results dropped.
 func (s *session) serve(ctx context.Context, ws *websocket.Conn) error {
 	o := &s.c.opts
-	stream := wsrpc.New(ws, wsrpc.Options{
-		WriteTimeout:    o.WriteTimeout,
-		ReadTimeout:     o.PongWait,
-		MaxMessageBytes: o.MaxMessageBytes,
-		Check:           checkFrame,
-	})
-	d := newDispatcher(s.c, stream)
 	// The connection's context, from which runs derive, is cancelled only
 	// after the connection is closed, so that shutdown can wait for runs
 	// and answer them.
 	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	d := newDispatcher(cctx, s.c)
+	opts := wsrpc.Options{
+		WriteTimeout:    o.WriteTimeout,
+		ReadTimeout:     o.PongWait,
+		MaxMessageBytes: o.MaxMessageBytes,
+		Check:           checkFrame,
+	}
+	if !s.c.noFastPath {
+		opts.Intercept = d.intercept
+	}
+	stream := wsrpc.New(ws, opts)
+	d.stream = stream
 	conn := jsonrpc2.NewConn(cctx, stream, d, jsonrpc2.SetLogger(wsrpc.DebugLogger(o.Logger)))
 	var wg sync.WaitGroup
 	if o.PingInterval > 0 {

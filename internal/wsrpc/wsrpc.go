@@ -19,13 +19,30 @@
 // Params still holds its own message's params. Params may be called only
 // from that Handler, and only before it returns; work the Handler hands to
 // other goroutines must take the params with it.
+//
+// # Fast paths
+//
+// A connection's owner may take some frames before jsonrpc2 sees them
+// ([Options.Intercept]) and write frames it has encoded itself
+// ([Stream.WriteFrame], [Stream.QueueFrame]), for the messages where
+// jsonrpc2's generic decoding and encoding would cost the most.
+//
+// # Writes
+//
+// Every frame, jsonrpc2's and those written directly, goes through one
+// queue, so frames leave in the order they were written. Frames queued
+// while a write is under way are written together by the next writer,
+// and, over a connection dialed with [NetDialContext], leave in one write
+// to the connection.
 package wsrpc
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -64,6 +81,14 @@ type Options struct {
 	// OnSkip, if not nil, is told of a frame Check accepted that jsonrpc2
 	// cannot decode; the frame is skipped.
 	OnSkip func(data []byte, err error)
+	// Intercept, if not nil, is offered every frame read, after OnFrame
+	// and before Check. When it returns true it has taken the frame, which
+	// jsonrpc2 never sees, and ReadObject reads the next one. It is called
+	// from the read loop, so frames are offered in the order they arrive
+	// and a frame it takes is handled before the next is read, as a
+	// jsonrpc2 Handler's is. data is the frame's own: nothing else keeps or
+	// changes it.
+	Intercept func(data []byte) bool
 }
 
 // Stream is a jsonrpc2.ObjectStream over a WebSocket connection: one
@@ -76,7 +101,22 @@ type Stream struct {
 	opts        Options
 	ignorePings atomic.Bool
 
-	wmu sync.Mutex // guards writes of data frames to ws
+	gc *gatherConn // under ws, when it gathers writes; else nil
+
+	wmu    sync.Mutex // guards the write state below
+	wcond  sync.Cond  // L is &wmu; broadcast when a batch is taken and when it is written
+	queue  []qframe   // frames waiting for a writer, oldest first
+	arena  []byte     // the bytes of queued frames that QueueFrame copied
+	spareQ []qframe   // the queue and arena of the previous batch, for reuse
+	spareA []byte
+	// queuedBytes are the bytes of QueueFrame frames waiting in queue.
+	queuedBytes int
+	nasync      int    // QueueFrame frames in queue
+	writing     bool   // a writer has taken a batch and not finished it
+	queued      uint64 // frames ever queued
+	written     uint64 // frames ever written: the first written of queued
+	werr        error  // the error that ended writing; nothing is written after it
+	sender      sync.WaitGroup
 
 	done     chan struct{} // closed when ReadObject has returned its final error
 	doneOnce sync.Once
@@ -85,6 +125,7 @@ type Stream struct {
 	// params are the params of the message ReadObject returned last; see
 	// the package documentation. Only the read loop touches it.
 	params json.RawMessage
+	rbuf   bytes.Buffer // frames are read through it; only the read loop touches it
 }
 
 var _ jsonrpc2.ObjectStream = (*Stream)(nil)
@@ -93,7 +134,8 @@ var _ jsonrpc2.ObjectStream = (*Stream)(nil)
 // limit, read deadline and ping and pong handlers. Pings are answered with
 // pongs unless [Stream.IgnorePings] is set.
 func New(ws *websocket.Conn, opts Options) *Stream {
-	s := &Stream{ws: ws, opts: opts, done: make(chan struct{})}
+	s := &Stream{ws: ws, opts: opts, done: make(chan struct{}), gc: gatherer(ws.NetConn())}
+	s.wcond.L = &s.wmu
 	if opts.MaxMessageBytes > 0 {
 		ws.SetReadLimit(opts.MaxMessageBytes)
 	}
@@ -132,13 +174,16 @@ func (s *Stream) extendReadDeadline() {
 // [Stream.Params].
 func (s *Stream) ReadObject(v any) error {
 	for {
-		_, data, err := s.ws.ReadMessage()
+		data, err := s.readFrame()
 		if err != nil {
 			return s.readFailed(err)
 		}
 		s.extendReadDeadline()
 		if s.opts.OnFrame != nil {
 			s.opts.OnFrame(false, data)
+		}
+		if s.opts.Intercept != nil && s.opts.Intercept(data) {
+			continue
 		}
 		var params json.RawMessage
 		if s.opts.Check != nil {
@@ -164,6 +209,30 @@ func (s *Stream) ReadObject(v any) error {
 		s.params = params
 		return nil
 	}
+}
+
+// maxReadBuffer bounds the read buffer kept between frames.
+const maxReadBuffer = 1 << 20
+
+// readFrame reads the next data frame into a new slice of its exact size.
+// It reads through a buffer kept between frames, which, unlike
+// gorilla/websocket's ReadMessage, allocates and copies the frame once,
+// not once for each time its buffer grows.
+func (s *Stream) readFrame() ([]byte, error) {
+	_, r, err := s.ws.NextReader()
+	if err != nil {
+		return nil, err
+	}
+	s.rbuf.Reset()
+	if _, err := s.rbuf.ReadFrom(r); err != nil {
+		return nil, err
+	}
+	data := make([]byte, s.rbuf.Len())
+	copy(data, s.rbuf.Bytes())
+	if s.rbuf.Cap() > maxReadBuffer {
+		s.rbuf = bytes.Buffer{}
+	}
+	return data, nil
 }
 
 // paramsOf returns the raw params member of a message, or nil.
@@ -215,22 +284,167 @@ func (s *Stream) WriteObject(obj any) error {
 	return s.WriteFrame(jsontext.UnescapeHTML(data))
 }
 
-// WriteFrame writes data as one text frame, as it is.
+// qframe is a queued frame: data, or, when data is nil, arena[off:end].
+type qframe struct {
+	data     []byte
+	off, end int
+}
+
+// maxQueued bounds the bytes of frames QueueFrame has queued and no writer
+// has taken; beyond it, QueueFrame waits.
+const maxQueued = 64 << 10
+
+// WriteFrame writes data as one text frame, as it is, after the frames
+// queued before it, and returns once it is written, or once writing has
+// failed; either way the stream no longer holds data. When no write is
+// under way the caller writes, and takes along the frames queued before
+// it. A failed write closes the connection.
 func (s *Stream) WriteFrame(data []byte) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	if s.opts.OnFrame != nil {
-		s.opts.OnFrame(true, data)
+	if s.werr != nil {
+		return s.werr
 	}
-	if err := s.ws.SetWriteDeadline(time.Now().Add(s.opts.WriteTimeout)); err != nil {
-		s.ws.Close()
-		return err
-	}
-	if err := s.ws.WriteMessage(websocket.TextMessage, data); err != nil {
-		s.ws.Close()
-		return err
+	s.queue = append(s.queue, qframe{data: data})
+	s.queued++
+	seq := s.queued
+	for s.written < seq {
+		switch {
+		case s.writing:
+			// A writer may hold data: wait for it even when writing
+			// has failed meanwhile.
+			s.wcond.Wait()
+		case s.werr != nil:
+			return s.werr
+		default:
+			s.writeBatchLocked()
+			if s.nasync > 0 && s.werr == nil {
+				// QueueFrame frames came meanwhile, which nobody
+				// waits for: the sender takes them.
+				s.startSenderLocked()
+			}
+		}
 	}
 	return nil
+}
+
+// QueueFrame queues data to be written as one text frame after the frames
+// queued before it, and returns without waiting for the write: a sender
+// goroutine of the stream's own writes it, and with it the frames queued
+// meanwhile. data is copied. QueueFrame waits only while the frames it
+// queued that no writer has taken yet hold 64 KiB or more. It returns the
+// error that ended writing, once a write has failed; a frame queued before
+// that may be lost without an error.
+func (s *Stream) QueueFrame(data []byte) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	for s.queuedBytes >= maxQueued && s.werr == nil {
+		s.wcond.Wait()
+	}
+	if s.werr != nil {
+		return s.werr
+	}
+	off := len(s.arena)
+	s.arena = append(s.arena, data...)
+	s.queue = append(s.queue, qframe{off: off, end: len(s.arena)})
+	s.queued++
+	s.nasync++
+	s.queuedBytes += len(data)
+	if !s.writing {
+		s.startSenderLocked()
+	}
+	return nil
+}
+
+// startSenderLocked starts the sender goroutine. No writer is under way
+// and s.wmu is held.
+func (s *Stream) startSenderLocked() {
+	s.writing = true // reserved for the sender
+	s.sender.Go(s.send)
+}
+
+// send is the sender goroutine: it writes what is queued, batch after
+// batch, until nothing is.
+func (s *Stream) send() {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	defer s.wcond.Broadcast() // the reservation ends
+	s.writing = false
+	for s.werr == nil && len(s.queue) > 0 {
+		s.writeBatchLocked()
+	}
+}
+
+// writeBatchLocked takes every queued frame and writes them. s.wmu is held
+// and no writer is under way; s.wmu is released during the write.
+func (s *Stream) writeBatchLocked() {
+	s.writing = true
+	batch, arena := s.queue, s.arena
+	s.queue, s.arena = s.spareQ[:0], s.spareA[:0]
+	s.queuedBytes, s.nasync = 0, 0
+	s.wcond.Broadcast() // room for QueueFrame
+	s.wmu.Unlock()
+	err := s.write(batch, arena)
+	s.wmu.Lock()
+	clear(batch) // drop the callers' data
+	s.spareQ, s.spareA = batch[:0], arena[:0]
+	if cap(s.spareA) > 2*maxQueued {
+		s.spareA = nil
+	}
+	if err != nil {
+		s.failLocked(err, true)
+	} else {
+		s.written += uint64(len(batch))
+	}
+	s.writing = false
+	s.wcond.Broadcast()
+}
+
+// failLocked ends writing with err: the queued frames are dropped and, if
+// closeWS is set, the connection is closed, since gorilla/websocket leaves
+// it unusable. s.wmu is held.
+func (s *Stream) failLocked(err error, closeWS bool) {
+	if s.werr == nil {
+		s.werr = err
+		if closeWS {
+			s.ws.Close()
+		}
+	}
+	clear(s.queue)
+	s.queue, s.arena, s.queuedBytes, s.nasync = s.queue[:0], s.arena[:0], 0, 0
+	s.wcond.Broadcast()
+}
+
+// write writes a batch of frames, gathered into one write to the
+// connection when it can.
+func (s *Stream) write(batch []qframe, arena []byte) error {
+	if s.gc != nil {
+		s.gc.hold()
+	}
+	var err error
+	for _, f := range batch {
+		data := f.data
+		if data == nil {
+			data = arena[f.off:f.end]
+		}
+		if s.opts.OnFrame != nil {
+			s.opts.OnFrame(true, data)
+		}
+		// Setting the deadline costs no system call while gathering.
+		if err = s.ws.SetWriteDeadline(time.Now().Add(s.opts.WriteTimeout)); err != nil {
+			break
+		}
+		if err = s.ws.WriteMessage(websocket.TextMessage, data); err != nil {
+			break
+		}
+	}
+	if s.gc != nil {
+		// What was gathered before a failure is written all the same.
+		if ferr := s.gc.flush(); err == nil {
+			err = ferr
+		}
+	}
+	return err
 }
 
 // Ping sends a ping control frame.
@@ -245,10 +459,21 @@ func (s *Stream) IgnorePings(ignore bool) { s.ignorePings.Store(ignore) }
 // Close implements jsonrpc2.ObjectStream. It sends a normal-closure frame,
 // best effort, and closes the connection.
 func (s *Stream) Close() error {
+	// Nothing is written after the closing frame: the frames queued are
+	// dropped, and a write under way (bounded by WriteTimeout) ends first.
+	s.wmu.Lock()
+	s.failLocked(net.ErrClosed, false)
+	for s.writing {
+		s.wcond.Wait()
+	}
+	s.wmu.Unlock()
 	// The peer may be gone already; closing is what matters.
 	_ = s.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""),
 		time.Now().Add(s.opts.WriteTimeout))
-	return s.ws.Close()
+	err := s.ws.Close()
+	// A write under way fails on the closed connection.
+	s.sender.Wait()
+	return err
 }
 
 // DebugLogger adapts l to jsonrpc2's logger: jsonrpc2's messages are logged
