@@ -83,11 +83,15 @@ var _ sdktrace.SpanExporter = (*exporter)(nil)
 // newExporter returns the exporter for cfg, whose Endpoint has been
 // checked, reading the TLS files it names.
 func newExporter(cfg Config) (*exporter, error) {
+	u, err := url.Parse(cfg.Endpoint)
+	if err != nil {
+		return nil, fmt.Errorf("otlp: %w", err)
+	}
 	tlsConfig, err := cfg.tlsConfig()
 	if err != nil {
 		return nil, err
 	}
-	if tlsConfig != nil && strings.HasPrefix(cfg.Endpoint, "http:") {
+	if tlsConfig != nil && u.Scheme != "https" {
 		return nil, errors.New("otlp: TLS certificates are configured for an http endpoint; they apply to https only")
 	}
 	header := make(http.Header)
@@ -313,7 +317,10 @@ func gzipped(b []byte) ([]byte, error) {
 	} else {
 		zw.Reset(&buf)
 	}
-	defer gzipWriters.Put(zw)
+	defer func() {
+		zw.Reset(io.Discard) // not to keep buf
+		gzipWriters.Put(zw)
+	}()
 	if _, err := zw.Write(b); err != nil {
 		return nil, fmt.Errorf("otlp: gzip: %w", err)
 	}

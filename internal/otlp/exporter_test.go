@@ -484,6 +484,7 @@ func TestExporterTLS(t *testing.T) {
 		{Config{Endpoint: srv.URL, ClientCertificate: certFile}, "needs its key"},
 		{Config{Endpoint: srv.URL, ClientCertificate: certFile, ClientKey: ca}, "client certificate"},
 		{Config{Endpoint: "http://127.0.0.1:4318", Certificate: ca}, "apply to https only"},
+		{Config{Endpoint: "HTTP://127.0.0.1:4318", Certificate: ca}, "apply to https only"},
 	} {
 		if p, err := NewProcessor(tc.cfg, nil); err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 			if err == nil {
