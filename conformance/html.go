@@ -1,9 +1,10 @@
 package conformance
 
 import (
-	"html/template"
+	"bufio"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -19,7 +20,9 @@ import (
 // data-outcome ("pass", "fail", "unsupported" or "n/a"), and the counts
 // row holds, per column, a cell with data-column and data-failures.
 func WriteHTML(w io.Writer, reports []*Report) error {
-	return htmlPage.Execute(w, newHTMLData(reports))
+	p := &htmlWriter{w: bufio.NewWriter(w)}
+	p.page(newHTMLData(reports))
+	return p.w.Flush()
 }
 
 type htmlData struct {
@@ -141,7 +144,186 @@ func htmlAnchor(column, id string) string {
 	return b.String()
 }
 
-var htmlPage = template.Must(template.New("page").Parse(`<!DOCTYPE html>
+// htmlEscaper escapes text for HTML text and quoted attribute values, as
+// html/template does: NUL becomes U+FFFD, and the characters that could
+// end or start markup, quotes and + become entities.
+var htmlEscaper = strings.NewReplacer(
+	"\x00", "\uFFFD",
+	`"`, "&#34;",
+	"&", "&amp;",
+	"'", "&#39;",
+	"+", "&#43;",
+	"<", "&lt;",
+	">", "&gt;",
+)
+
+// htmlWriter writes the page. Its first write error is kept by its
+// bufio.Writer and returned by Flush.
+type htmlWriter struct {
+	w *bufio.Writer
+}
+
+// raw writes markup as is.
+func (p *htmlWriter) raw(s ...string) {
+	for _, x := range s {
+		p.w.WriteString(x)
+	}
+}
+
+// text writes s escaped, as text or as a quoted attribute value.
+func (p *htmlWriter) text(s string) {
+	htmlEscaper.WriteString(p.w, s)
+}
+
+func (p *htmlWriter) int(n int) {
+	p.w.WriteString(strconv.Itoa(n))
+}
+
+// list writes the items escaped, separated by ", ", each between before
+// and after.
+func (p *htmlWriter) list(items []string, before, after string) {
+	for i, s := range items {
+		if i > 0 {
+			p.raw(", ")
+		}
+		p.raw(before)
+		p.text(s)
+		p.raw(after)
+	}
+}
+
+// page writes the whole page for d.
+func (p *htmlWriter) page(d htmlData) {
+	p.raw(htmlHead)
+	p.raw("<p>Suite ")
+	p.list(d.Suites, "<code>", "</code>")
+	p.raw(": ")
+	p.int(len(d.Rows))
+	p.raw(" cases.\n", htmlLegend, "</p>\n<ul>\n")
+	for _, c := range d.Columns {
+		p.raw("<li><b>")
+		p.text(c.Name)
+		p.raw("</b>")
+		if c.Runtime != "" {
+			p.raw(": runtime <code>")
+			p.text(c.Runtime)
+			p.raw("</code>")
+		}
+		if c.Command != "" {
+			p.raw(", started with <code>")
+			p.text(c.Command)
+			p.raw("</code>")
+		}
+		p.raw(", suite <code>")
+		p.text(c.Suite)
+		p.raw("</code>; ")
+		p.int(c.Summary.Pass)
+		p.raw(" passed, ")
+		p.int(c.Summary.Fail)
+		p.raw(" failed, ")
+		p.int(c.Summary.Unsupported)
+		p.raw(" unsupported")
+		for _, s := range c.Setup {
+			p.raw("<br>setup: ")
+			p.text(s)
+		}
+		p.raw("</li>\n")
+	}
+	p.raw("</ul>\n",
+		`<h2 id="matrix">Matrix</h2>`+"\n",
+		`<table id="matrix-table">`+"\n",
+		"<thead><tr><th>case</th><th>rules</th>")
+	for _, c := range d.Columns {
+		p.raw(`<th class="column">`)
+		p.text(c.Name)
+		p.raw("</th>")
+	}
+	p.raw("</tr></thead>\n<tbody>\n", `<tr class="counts"><td>failures</td><td></td>`)
+	for _, c := range d.Columns {
+		p.raw(`<td class="count" data-column="`)
+		p.text(c.Name)
+		p.raw(`" data-failures="`)
+		p.int(c.Summary.Fail)
+		p.raw(`">`)
+		p.int(c.Summary.Fail)
+		p.raw("</td>")
+	}
+	p.raw("</tr>\n")
+	for _, r := range d.Rows {
+		p.raw(`<tr class="case" data-case="`)
+		p.text(r.ID)
+		p.raw(`"><td><code>`)
+		p.text(r.ID)
+		p.raw(`</code><br><span class="title">`)
+		p.text(r.Title)
+		p.raw(`</span></td><td class="rules">`)
+		p.list(r.Rules, "", "")
+		p.raw("</td>")
+		for _, c := range r.Cells {
+			class := c.Outcome
+			if class == "n/a" {
+				class = "na"
+			}
+			p.raw(`<td class="`)
+			p.text(class)
+			p.raw(`" data-outcome="`)
+			p.text(c.Outcome)
+			p.raw(`"`)
+			if c.Reason != "" {
+				p.raw(` title="`)
+				p.text(c.Reason)
+				p.raw(`"`)
+			}
+			p.raw(">")
+			if c.Anchor != "" {
+				// An anchor holds letters, digits and dashes only
+				// (htmlAnchor): nothing to escape in the URL.
+				p.raw(`<a href="#`)
+				p.text(c.Anchor)
+				p.raw(`">FAIL</a>`)
+			} else {
+				p.text(c.Outcome)
+			}
+			p.raw("</td>")
+		}
+		p.raw("</tr>\n")
+	}
+	p.raw("</tbody>\n</table>\n", `<h2 id="failures">Failures</h2>`+"\n")
+	if len(d.Fails) == 0 {
+		p.raw("<p>No case failed.</p>")
+	}
+	p.raw("\n")
+	for _, f := range d.Fails {
+		p.raw(`<section class="failure" id="`)
+		p.text(f.Anchor)
+		p.raw(`">` + "\n<h3><code>")
+		p.text(f.ID)
+		p.raw("</code> in ")
+		p.text(f.Column)
+		p.raw("</h3>\n<p>")
+		p.text(f.Title)
+		p.raw(" (")
+		p.list(f.Rules, "", "")
+		p.raw(")</p>\n", `<pre class="diff">`)
+		p.text(f.Diff)
+		p.raw("</pre>\n</section>\n")
+	}
+	p.raw("\n", `<h2 id="rules">Rules</h2>`+"\n", `<table id="rules-table">`+"\n",
+		"<thead><tr><th>rule</th><th>what it asks</th><th>cases citing it</th></tr></thead>\n<tbody>\n")
+	for _, r := range d.Rules {
+		p.raw(`<tr class="rule"><td>`)
+		p.text(r.Rule)
+		p.raw("</td><td>")
+		p.text(r.Title)
+		p.raw("</td><td>")
+		p.list(r.Cases, "<code>", "</code>")
+		p.raw("</td></tr>\n")
+	}
+	p.raw("</tbody>\n</table>\n</body>\n</html>\n")
+}
+
+// htmlHead is the start of the page, up to its first paragraph.
+const htmlHead = `<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -164,34 +346,7 @@ code { font-size: 12px; }
 </head>
 <body>
 <h1>Genkit Reflection API conformance</h1>
-<p>Suite {{range $i, $s := .Suites}}{{if $i}}, {{end}}<code>{{$s}}</code>{{end}}: {{len .Rows}} cases.
-<span class="legend"><span style="background:#d8f5d8">pass</span><span style="background:#f8c8c8">fail</span><span style="background:#f5ecc8">unsupported</span><span style="background:#eee">n/a (other transport)</span></span></p>
-<ul>
-{{range .Columns}}<li><b>{{.Name}}</b>{{if .Runtime}}: runtime <code>{{.Runtime}}</code>{{end}}{{if .Command}}, started with <code>{{.Command}}</code>{{end}}, suite <code>{{.Suite}}</code>; {{.Summary.Pass}} passed, {{.Summary.Fail}} failed, {{.Summary.Unsupported}} unsupported{{range .Setup}}<br>setup: {{.}}{{end}}</li>
-{{end}}</ul>
-<h2 id="matrix">Matrix</h2>
-<table id="matrix-table">
-<thead><tr><th>case</th><th>rules</th>{{range .Columns}}<th class="column">{{.Name}}</th>{{end}}</tr></thead>
-<tbody>
-<tr class="counts"><td>failures</td><td></td>{{range .Columns}}<td class="count" data-column="{{.Name}}" data-failures="{{.Summary.Fail}}">{{.Summary.Fail}}</td>{{end}}</tr>
-{{range .Rows}}<tr class="case" data-case="{{.ID}}"><td><code>{{.ID}}</code><br><span class="title">{{.Title}}</span></td><td class="rules">{{range $i, $r := .Rules}}{{if $i}}, {{end}}{{$r}}{{end}}</td>{{range .Cells}}<td class="{{if eq .Outcome "n/a"}}na{{else}}{{.Outcome}}{{end}}" data-outcome="{{.Outcome}}"{{if .Reason}} title="{{.Reason}}"{{end}}>{{if .Anchor}}<a href="#{{.Anchor}}">FAIL</a>{{else}}{{.Outcome}}{{end}}</td>{{end}}</tr>
-{{end}}</tbody>
-</table>
-<h2 id="failures">Failures</h2>
-{{if not .Fails}}<p>No case failed.</p>{{end}}
-{{range .Fails}}<section class="failure" id="{{.Anchor}}">
-<h3><code>{{.ID}}</code> in {{.Column}}</h3>
-<p>{{.Title}} ({{range $i, $r := .Rules}}{{if $i}}, {{end}}{{$r}}{{end}})</p>
-<pre class="diff">{{.Diff}}</pre>
-</section>
-{{end}}
-<h2 id="rules">Rules</h2>
-<table id="rules-table">
-<thead><tr><th>rule</th><th>what it asks</th><th>cases citing it</th></tr></thead>
-<tbody>
-{{range .Rules}}<tr class="rule"><td>{{.Rule}}</td><td>{{.Title}}</td><td>{{range $i, $c := .Cases}}{{if $i}}, {{end}}<code>{{$c}}</code>{{end}}</td></tr>
-{{end}}</tbody>
-</table>
-</body>
-</html>
-`))
+`
+
+// htmlLegend is the legend of the outcomes' colours.
+const htmlLegend = `<span class="legend"><span style="background:#d8f5d8">pass</span><span style="background:#f8c8c8">fail</span><span style="background:#f5ecc8">unsupported</span><span style="background:#eee">n/a (other transport)</span></span>`

@@ -172,3 +172,55 @@ func TestHTMLReportInBrowser(t *testing.T) {
 		t.Errorf("%d rules listed, want the 4 the cases cite", len(rules))
 	}
 }
+
+// TestHTMLReportEscapes writes the page of a report whose every string
+// holds markup, quotes and other characters HTML gives a meaning to, and
+// parses it: the strings come back as text and attribute values, and
+// none of them became an element.
+func TestHTMLReportEscapes(t *testing.T) {
+	const tricky = `<script>alert("x")</script> & 'q' + é`
+	r := sampleReport()
+	r.Target = "js " + tricky
+	r.Command = "node " + tricky
+	r.Setup = []string{"setup " + tricky}
+	r.Cases[1].Title = "title " + tricky
+	r.Cases[1].Steps = []conformance.StepResult{{Step: "step 1", Error: "error " + tricky}}
+	var b bytes.Buffer
+	if err := conformance.WriteHTML(&b, []*conformance.Report{r}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(b.String(), "<script>") {
+		t.Errorf("the page holds an unescaped <script>")
+	}
+	doc, err := html.Parse(&b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(elements(doc, func(n *html.Node) bool { return n.Data == "script" })); n != 0 {
+		t.Errorf("%d script elements; want none", n)
+	}
+	var text strings.Builder
+	var walk func(*html.Node)
+	walk = func(n *html.Node) {
+		if n.Type == html.TextNode {
+			text.WriteString(n.Data)
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c)
+		}
+	}
+	walk(doc)
+	for _, want := range []string{r.Column(), r.Command, r.Setup[0], r.Cases[1].Title, "error " + tricky} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("the page's text does not hold %q", want)
+		}
+	}
+	counts := elements(doc, func(n *html.Node) bool { return n.Data == "td" && hasClass(n, "count") })
+	if col, _ := attr(counts[0], "data-column"); len(counts) != 1 || col != r.Column() {
+		t.Errorf("data-column %q; want %q", col, r.Column())
+	}
+	fails := elements(doc, func(n *html.Node) bool { v, _ := attr(n, "data-outcome"); return v == "fail" })
+	if title, _ := attr(fails[0], "title"); len(fails) != 1 || title != "step 1: error "+tricky {
+		t.Errorf("title of the failed cell %q; want the error", title)
+	}
+}

@@ -19,7 +19,8 @@ import (
 //	GENKIT_ENABLE_REALTIME_TELEMETRY  RealtimeTelemetry ("true")
 //	GENKIT_REFLECTION_V2_SERVER       ReflectionV2Server
 //	OTEL_EXPORTER_OTLP_*              OTLP (endpoint, headers, timeout,
-//	                                  compression, protocol; the TRACES_
+//	                                  compression, protocol, TLS
+//	                                  certificates; the TRACES_
 //	                                  variables first)
 //	OTEL_SERVICE_NAME,                the service name and resource of
 //	OTEL_RESOURCE_ATTRIBUTES          exported spans, over Name

@@ -140,4 +140,12 @@ type OTLPOptions struct {
 	Gzip bool
 	// JSON sends spans as OTLP/HTTP JSON instead of protobuf.
 	JSON bool
+	// Certificate is the path of a PEM file of the certificate authorities
+	// an https Endpoint's certificate is checked against, instead of the
+	// system's.
+	Certificate string
+	// ClientCertificate and ClientKey are the paths of the PEM files of a
+	// client certificate and its private key, presented to an https
+	// Endpoint (mutual TLS). Both or neither are set.
+	ClientCertificate, ClientKey string
 }

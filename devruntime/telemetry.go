@@ -44,7 +44,7 @@ func newTelemetry(ctx context.Context, o *Options, logger *slog.Logger) (*teleme
 	t := &telemetry{logger: logger, fixedURL: o.TelemetryServerURL != ""}
 	var otlpProc sdktrace.SpanProcessor
 	if o.OTLP.Endpoint != "" {
-		p, err := otlp.NewProcessor(ctx, otlp.Config(o.OTLP), logger)
+		p, err := otlp.NewProcessor(otlp.Config(o.OTLP), logger)
 		if err != nil {
 			return nil, err
 		}

@@ -21,6 +21,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/genkit-runtime/genkit-runtime/internal/jsontext"
@@ -253,17 +254,21 @@ func kind(raw json.RawMessage) string {
 }
 
 // timestampPattern matches the ISO-8601 forms parseTimestamp accepts.
-// Groups: year, month, day, hour, minute, second, fraction, zone.
-var timestampPattern = regexp.MustCompile(
-	`^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?` +
-		`(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?)?` +
-		`([Zz]|[+-]\d{2}:?\d{2})?$`)
+// Groups: year, month, day, hour, minute, second, fraction, zone. It is
+// compiled when first needed: a runtime that reads no runtime file (the
+// usual start) does not pay for it.
+var timestampPattern = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(
+		`^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?` +
+			`(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?)?` +
+			`([Zz]|[+-]\d{2}:?\d{2})?$`)
+})
 
 // parseTimestamp parses s as JavaScript's Date.parse parses the ISO-8601
 // forms documented on Parse. The result is in UTC with millisecond
 // precision.
 func parseTimestamp(s string) (time.Time, error) {
-	m := timestampPattern.FindStringSubmatch(s)
+	m := timestampPattern().FindStringSubmatch(s)
 	if m == nil {
 		return time.Time{}, errors.New("not an ISO-8601 date")
 	}

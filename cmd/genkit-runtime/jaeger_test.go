@@ -107,7 +107,8 @@ func checkJaegerTrace(t *testing.T, spans []jaegertest.Span, local tracestore.Tr
 // Jaeger's query API: a /flow/steps run arrives whole (the root and its
 // three steps, with their Genkit attributes), a failing /flow/fail run
 // with its error status, both under the runtime's name, which is --name
-// unless OTEL_SERVICE_NAME says otherwise.
+// unless OTEL_SERVICE_NAME says otherwise; in OTLP protobuf, and in OTLP
+// JSON compressed with gzip.
 func TestJaegerExport(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts jaeger and the binary")
@@ -124,6 +125,8 @@ func TestJaegerExport(t *testing.T) {
 		{"default name", nil, nil, "genkit-runtime"},
 		{"--name", []string{"--name", "checkout"}, nil, "checkout"},
 		{"OTEL_SERVICE_NAME", []string{"--name", "checkout"}, []string{"OTEL_SERVICE_NAME=shop"}, "shop"},
+		{"http/json, gzip", []string{"--name", "json"},
+			[]string{"OTEL_EXPORTER_OTLP_PROTOCOL=http/json", "OTEL_EXPORTER_OTLP_COMPRESSION=gzip"}, "json"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := startRuntime(t, tc.args, otlpTestEnv(j, tc.env...))

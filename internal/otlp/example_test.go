@@ -37,7 +37,7 @@ func Example() {
 	}
 	opts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
 	if cfg.Endpoint != "" {
-		proc, err := otlp.NewProcessor(ctx, cfg, logger)
+		proc, err := otlp.NewProcessor(cfg, logger)
 		if err != nil {
 			log.Fatal(err)
 		}

@@ -14,15 +14,19 @@
 //   - [SetErrorHandler] routes OpenTelemetry's own error reports to a
 //     [slog.Logger].
 //
+// The exporter is the package's own: it encodes spans as OTLP protobuf
+// (or JSON) itself and posts them with net/http, following the OTLP/HTTP
+// specification and the OpenTelemetry SDKs' exporters (retries, limits),
+// so that a program gets OTLP export without linking gRPC and generated
+// protobuf code.
+//
 // The package reads no environment variable itself: callers pass a getenv
 // function. The OpenTelemetry SDK does read the process environment for
-// the settings this package does not set: the OTLP exporter's TLS
-// certificates (OTEL_EXPORTER_OTLP_CERTIFICATE and the like) and the batch
-// processor's queue and schedule (OTEL_BSP_*).
+// the batch processor's queue and schedule (OTEL_BSP_*), and net/http for
+// a proxy (HTTPS_PROXY and the like).
 package otlp
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -31,8 +35,6 @@ import (
 	"strings"
 	"time"
 
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 )
 
@@ -61,6 +63,14 @@ type Config struct {
 	// JSON sends spans as OTLP/HTTP JSON (http/json) instead of protobuf
 	// (http/protobuf).
 	JSON bool
+	// Certificate is the path of a PEM file of the certificate authorities
+	// an https Endpoint's certificate is checked against, instead of the
+	// system's.
+	Certificate string
+	// ClientCertificate and ClientKey are the paths of the PEM files of a
+	// client certificate and its private key, presented to an https
+	// Endpoint (mutual TLS). Both or neither are set.
+	ClientCertificate, ClientKey string
 }
 
 // ConfigFromEnv reads the OTLP trace exporter settings from the standard
@@ -79,11 +89,19 @@ type Config struct {
 //   - OTEL_EXPORTER_OTLP_TRACES_COMPRESSION, else
 //     OTEL_EXPORTER_OTLP_COMPRESSION: "gzip" or "none";
 //   - OTEL_EXPORTER_OTLP_TRACES_PROTOCOL, else OTEL_EXPORTER_OTLP_PROTOCOL:
-//     "http/protobuf" (the default) or "http/json"; "grpc" is not supported.
+//     "http/protobuf" (the default) or "http/json"; "grpc" is not supported;
+//   - OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE, else
+//     OTEL_EXPORTER_OTLP_CERTIFICATE: a PEM file of trusted certificate
+//     authorities;
+//   - OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE and
+//     OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY, else
+//     OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE and OTEL_EXPORTER_OTLP_CLIENT_KEY:
+//     the PEM files of a client certificate and its key, set together.
 //
 // A malformed value is an error naming the variable; nothing is guessed.
 // An endpoint URL must not hold a query, a fragment or credentials, which
-// the exporter would not send.
+// the exporter would not send. The certificate files are read by
+// [NewProcessor].
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	if getenv == nil {
 		getenv = func(string) string { return "" }
@@ -154,6 +172,31 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	default:
 		return Config{}, fmt.Errorf("%s=%q: want gzip or none", name, v)
 	}
+	// tlsVars names the certificate variables read, for an error.
+	var tlsVars []string
+	if name, v := lookup("CERTIFICATE"); strings.TrimSpace(v) != "" {
+		cfg.Certificate = strings.TrimSpace(v)
+		tlsVars = append(tlsVars, name)
+	}
+	for _, prefix := range []string{"OTEL_EXPORTER_OTLP_TRACES_", "OTEL_EXPORTER_OTLP_"} {
+		certName, keyName := prefix+"CLIENT_CERTIFICATE", prefix+"CLIENT_KEY"
+		cert, key := strings.TrimSpace(getenv(certName)), strings.TrimSpace(getenv(keyName))
+		if cert == "" && key == "" {
+			continue
+		}
+		if cert == "" {
+			return Config{}, fmt.Errorf("%s is set without %s", keyName, certName)
+		}
+		if key == "" {
+			return Config{}, fmt.Errorf("%s is set without %s", certName, keyName)
+		}
+		cfg.ClientCertificate, cfg.ClientKey = cert, key
+		tlsVars = append(tlsVars, certName)
+		break
+	}
+	if len(tlsVars) > 0 && strings.HasPrefix(cfg.Endpoint, "http:") {
+		return Config{}, fmt.Errorf("%s: TLS certificates for the endpoint %s, which is not https", strings.Join(tlsVars, ", "), cfg.Endpoint)
+	}
 	return cfg, nil
 }
 
@@ -205,18 +248,21 @@ func parsePairs(s string) ([]keyValue, error) {
 // NewProcessor returns a batch span processor that exports spans to
 // cfg.Endpoint over OTLP/HTTP, for a TracerProvider. Ending a
 // span never waits for the backend: spans are queued, and dropped when the
-// queue is full. A batch that cannot be exported, retries included, within
-// cfg.Timeout is dropped.
+// queue is full. A batch the endpoint refuses with 429, 502, 503 or 504, or
+// that times out, is retried with exponential backoff (from 5 s, and no
+// sooner than a Retry-After header asks) while cfg.Timeout allows; a batch
+// that cannot be exported within cfg.Timeout is dropped.
 //
 // Export failures are reported through logger (nil: not reported) as a
 // warning when they start, at most once a minute while they last, and as
-// one info line when an export succeeds again. They are not passed on to
-// the OpenTelemetry global error handler, which would report every one.
+// one info line when an export succeeds again; so are spans the endpoint
+// rejects (an OTLP partial success). They are not passed on to the
+// OpenTelemetry global error handler, which would report every one.
 //
-// ctx is used only while creating the exporter. The processor's Shutdown,
-// called by the TracerProvider's, exports what is queued and closes the
-// exporter.
-func NewProcessor(ctx context.Context, cfg Config, logger *slog.Logger) (sdktrace.SpanProcessor, error) {
+// It fails if cfg's certificate files cannot be read, or are set for an
+// http endpoint. The processor's Shutdown, called by the TracerProvider's,
+// exports what is queued and closes the exporter.
+func NewProcessor(cfg Config, logger *slog.Logger) (sdktrace.SpanProcessor, error) {
 	if cfg.Endpoint == "" {
 		return nil, errors.New("otlp: no endpoint configured")
 	}
@@ -224,7 +270,7 @@ func NewProcessor(ctx context.Context, cfg Config, logger *slog.Logger) (sdktrac
 	if err != nil {
 		return nil, fmt.Errorf("otlp: %w", err)
 	}
-	exp, err := newExporter(ctx, cfg)
+	exp, err := newExporter(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -238,28 +284,4 @@ func (c Config) timeout() time.Duration {
 		return DefaultTimeout
 	}
 	return c.Timeout
-}
-
-// newExporter returns the OTLP/HTTP exporter for cfg, whose Endpoint has
-// been checked.
-func newExporter(ctx context.Context, cfg Config) (*otlptrace.Exporter, error) {
-	compression := otlptracehttp.NoCompression
-	if cfg.Gzip {
-		compression = otlptracehttp.GzipCompression
-	}
-	encoding := otlptracehttp.EncodingProtobuf
-	if cfg.JSON {
-		encoding = otlptracehttp.EncodingJSON
-	}
-	exp, err := otlptracehttp.New(ctx,
-		otlptracehttp.WithEndpointURL(cfg.Endpoint),
-		otlptracehttp.WithEncoding(encoding),
-		otlptracehttp.WithHeaders(cfg.Headers),
-		otlptracehttp.WithTimeout(cfg.timeout()),
-		otlptracehttp.WithCompression(compression),
-	)
-	if err != nil {
-		return nil, fmt.Errorf("otlp: %w", err)
-	}
-	return exp, nil
 }

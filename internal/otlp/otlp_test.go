@@ -97,6 +97,29 @@ func TestConfigFromEnv(t *testing.T) {
 			want: Config{Endpoint: "http://127.0.0.1:4318/v1/traces", Timeout: 1500 * time.Millisecond, Gzip: true, JSON: true},
 		},
 		{
+			name: "certificates, the traces ones first",
+			env: map[string]string{
+				"OTEL_EXPORTER_OTLP_ENDPOINT":                  "https://collector.example",
+				"OTEL_EXPORTER_OTLP_CERTIFICATE":               "/etc/ca.pem",
+				"OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE":        " /etc/traces-ca.pem ",
+				"OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE":        "/etc/client.pem",
+				"OTEL_EXPORTER_OTLP_CLIENT_KEY":                "/etc/client-key.pem",
+				"OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE": "/etc/traces-client.pem",
+				"OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY":         "/etc/traces-client-key.pem",
+			},
+			want: Config{Endpoint: "https://collector.example/v1/traces", Certificate: "/etc/traces-ca.pem",
+				ClientCertificate: "/etc/traces-client.pem", ClientKey: "/etc/traces-client-key.pem"},
+		},
+		{
+			name: "general client certificate",
+			env: map[string]string{
+				"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT":    "https://collector.example/v1/traces",
+				"OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE": "/etc/client.pem",
+				"OTEL_EXPORTER_OTLP_CLIENT_KEY":         "/etc/client-key.pem",
+			},
+			want: Config{Endpoint: "https://collector.example/v1/traces", ClientCertificate: "/etc/client.pem", ClientKey: "/etc/client-key.pem"},
+		},
+		{
 			name: "OTEL_TRACES_EXPORTER=none",
 			env:  map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318", "OTEL_TRACES_EXPORTER": "none"},
 			want: Config{},
@@ -155,6 +178,15 @@ func TestConfigFromEnvErrors(t *testing.T) {
 			`OTEL_TRACES_EXPORTER="zipkin": want otlp or none`},
 		{"grpc", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": base, "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"},
 			`OTEL_EXPORTER_OTLP_PROTOCOL="grpc": want http/protobuf or http/json`},
+		{"client key without certificate", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "https://collector.example",
+			"OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY": "/etc/key.pem"},
+			"OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY is set without OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE"},
+		{"client certificate without key", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "https://collector.example",
+			"OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE": "/etc/cert.pem"},
+			"OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE is set without OTEL_EXPORTER_OTLP_CLIENT_KEY"},
+		{"certificate for an http endpoint", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": base,
+			"OTEL_EXPORTER_OTLP_CERTIFICATE": "/etc/ca.pem"},
+			"OTEL_EXPORTER_OTLP_CERTIFICATE: TLS certificates for the endpoint http://127.0.0.1:4318/v1/traces, which is not https"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := ConfigFromEnv(env(tc.env))
@@ -167,7 +199,7 @@ func TestConfigFromEnvErrors(t *testing.T) {
 
 func TestNewProcessorRejects(t *testing.T) {
 	for _, cfg := range []Config{{}, {Endpoint: "localhost:4318"}} {
-		if p, err := NewProcessor(t.Context(), cfg, nil); err == nil {
+		if p, err := NewProcessor(cfg, nil); err == nil {
 			p.Shutdown(t.Context())
 			t.Errorf("NewProcessor(%+v) succeeded; want an error", cfg)
 		}
@@ -259,7 +291,7 @@ func TestNewProcessor(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := t.Context()
-	proc, err := NewProcessor(ctx, cfg, nil)
+	proc, err := NewProcessor(cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -356,7 +388,7 @@ func (c *fakeClock) advance(d time.Duration) {
 func TestReporterRateLimit(t *testing.T) {
 	c := newCollector(t)
 	ctx := t.Context()
-	inner, err := newExporter(ctx, Config{Endpoint: c.URL + "/v1/traces", Timeout: 5 * time.Second})
+	inner, err := newExporter(Config{Endpoint: c.URL + "/v1/traces", Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -446,7 +478,7 @@ func TestProcessorOutage(t *testing.T) {
 	t.Cleanup(func() { SetErrorHandler(nil) })
 
 	ctx := t.Context()
-	proc, err := NewProcessor(ctx, Config{Endpoint: "http://" + addr + "/v1/traces", Timeout: 200 * time.Millisecond}, logs.logger(slog.LevelDebug))
+	proc, err := NewProcessor(Config{Endpoint: "http://" + addr + "/v1/traces", Timeout: 200 * time.Millisecond}, logs.logger(slog.LevelDebug))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -521,7 +553,7 @@ func TestProcessorHangingBackend(t *testing.T) {
 
 	var logs logSink
 	ctx := t.Context()
-	proc, err := NewProcessor(ctx, Config{Endpoint: srv.URL + "/v1/traces", Timeout: 200 * time.Millisecond}, logs.logger(slog.LevelDebug))
+	proc, err := NewProcessor(Config{Endpoint: srv.URL + "/v1/traces", Timeout: 200 * time.Millisecond}, logs.logger(slog.LevelDebug))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package otlp
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -14,7 +15,9 @@ import (
 const reportInterval = time.Minute
 
 // reporter is a SpanExporter that reports the failures of the exporter it
-// wraps through a logger, rate-limited, instead of returning them.
+// wraps through a logger, rate-limited, instead of returning them; and
+// likewise the spans the endpoint rejected while accepting the export (an
+// OTLP partial success), which do not make the export a failure.
 type reporter struct {
 	sdktrace.SpanExporter
 	endpoint string // for the log lines, without credentials
@@ -29,6 +32,10 @@ type reporter struct {
 	lost       int        // spans of those exports
 	totalFails int        // failed exports since the failure started
 	totalLost  int        // spans of those exports
+
+	lastPartial time.Time // when a partial success was last reported
+	partials    int       // partial successes since then
+	rejected    int64     // spans they rejected
 }
 
 var _ sdktrace.SpanExporter = (*reporter)(nil)
@@ -45,10 +52,15 @@ func newReporter(exp sdktrace.SpanExporter, endpoint string, logger *slog.Logger
 // reported (when it starts, then at most once per reportInterval) and
 // accounted for, and nil is returned: the batch processor would hand the
 // error to the global error handler, once per batch. The first success
-// after a failure is reported once.
+// after a failure is reported once. A partial success is a success, whose
+// rejected spans are reported (at most once per reportInterval).
 func (r *reporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpan) error {
 	err := r.SpanExporter.ExportSpans(ctx, spans)
 	now := r.now()
+	if ps, ok := errors.AsType[*partialSuccessError](err); ok {
+		r.partial(ps, now)
+		err = nil
+	}
 	r.mu.Lock()
 	if err == nil {
 		if !r.failing {
@@ -84,4 +96,21 @@ func (r *reporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpa
 	r.logger.Warn("OTLP export still failing", "endpoint", r.endpoint, "err", err,
 		"for", since.Round(time.Second), "failed_exports", fails, "lost_spans", lost)
 	return nil
+}
+
+// partial reports a partial success, at most once per reportInterval, with
+// the spans rejected since the last report.
+func (r *reporter) partial(ps *partialSuccessError, now time.Time) {
+	r.mu.Lock()
+	r.partials++
+	r.rejected += ps.rejected
+	if !r.lastPartial.IsZero() && now.Sub(r.lastPartial) < reportInterval {
+		r.mu.Unlock()
+		return
+	}
+	partials, rejected := r.partials, r.rejected
+	r.lastPartial, r.partials, r.rejected = now, 0, 0
+	r.mu.Unlock()
+	r.logger.Warn("OTLP endpoint rejected spans", "endpoint", r.endpoint,
+		"rejected_spans", rejected, "exports", partials, "message", ps.message)
 }
