@@ -11,9 +11,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/genkit-runtime/genkit-runtime/internal/jsontext"
@@ -281,52 +278,11 @@ func staticString(s string) bool {
 // FromSpan converts it.
 func TestStoredSpansMatchFromSpan(t *testing.T) {
 	store := New(&Options{DropSpans: map[string]string{}})
-	rec := tracetest.NewSpanRecorder()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(store), sdktrace.WithSpanProcessor(rec))
-	defer func() { _ = tp.Shutdown(context.Background()) }()
-	tracer := tp.Tracer("genkit-tracer", trace.WithInstrumentationVersion("v1"), trace.WithSchemaURL("https://example.com/schema"))
-
-	every := []attribute.KeyValue{
-		attribute.String("genkit:type", "action"),
-		attribute.String("genkit:input", strings.Repeat("in ", 100)),
-		attribute.String("genkit:output", strings.Repeat("in ", 100)),
-		attribute.String("empty", ""),
-		attribute.Bool("bool", true),
-		attribute.Int64("int", -7),
-		attribute.Float64("float", 0.1),
-		attribute.Float64("inf", math.Inf(1)),
-		attribute.BoolSlice("bools", []bool{false, true}),
-		attribute.Int64Slice("ints", []int64{1, -2}),
-		attribute.Float64Slice("floats", []float64{0.5, math.NaN()}),
-		attribute.StringSlice("strings", []string{"a", "action"}),
-		attribute.StringSlice("no strings", []string{}),
-	}
-	remote := trace.NewSpanContext(trace.SpanContextConfig{
-		TraceID: trace.TraceID{0xaa, 15: 1}, SpanID: trace.SpanID{0xbb, 7: 1}, TraceFlags: trace.FlagsSampled, Remote: true,
-	})
-	ctx, root := tracer.Start(context.Background(), "root", trace.WithAttributes(every...), trace.WithSpanKind(trace.SpanKindServer))
-	_, child := tracer.Start(ctx, "child", trace.WithLinks(
-		trace.Link{SpanContext: remote, Attributes: []attribute.KeyValue{attribute.String("why", "because")}},
-		trace.Link{SpanContext: remote},
-	), trace.WithSpanKind(trace.SpanKindProducer))
-	child.AddEvent("note", trace.WithAttributes(attribute.Int64("n", 1)))
-	child.RecordError(fmt.Errorf("boom"))
-	child.SetStatus(codes.Error, "boom")
-	child.End()
-	_, ok := tracer.Start(ctx, "ok", trace.WithSpanKind(trace.SpanKindConsumer))
-	ok.SetStatus(codes.Ok, "")
-	ok.End()
-	_, served := tracer.Start(trace.ContextWithRemoteSpanContext(context.Background(), remote), "served",
-		trace.WithSpanKind(trace.SpanKindClient))
-	served.End()
-	_, running := tracer.Start(ctx, "running", trace.WithAttributes(every[:4]...))
-	running.AddEvent("started")
-	defer running.End()
-	root.End()
+	ended, running := everySpan(t, store)
 
 	// The running span is kept aside by OnStart and recorded when the
 	// store is read, as it is then.
-	for _, s := range append(rec.Ended(), running.(sdktrace.ReadOnlySpan)) {
+	for _, s := range append(ended, running) {
 		want := FromSpan(s)
 		td, found := store.Get(want.TraceID)
 		if !found {

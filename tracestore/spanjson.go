@@ -32,14 +32,7 @@ func AppendSpanJSON(dst []byte, s sdktrace.ReadOnlySpan, running bool) []byte {
 		dst = appendSpanID(dst, parent.SpanID())
 		dst = append(dst, '"')
 	}
-	dst = append(dst, `,"startTime":`...)
-	dst = appendFloat(dst, Millis(s.StartTime()))
-	dst = append(dst, `,"endTime":`...)
-	if running {
-		dst = append(dst, '0')
-	} else {
-		dst = appendFloat(dst, Millis(s.EndTime()))
-	}
+	dst = appendTimes(dst, s, running)
 	dst = append(dst, `,"attributes":`...)
 	dst = appendAttrs(dst, s.Attributes())
 	dst = append(dst, `,"displayName":`...)
@@ -124,14 +117,7 @@ func AppendTraceJSON(dst []byte, traceID string, n int, span func(i int) (s sdkt
 		}
 		dst = append(dst, `,"displayName":`...)
 		dst = appendString(dst, s.Name())
-		dst = append(dst, `,"startTime":`...)
-		dst = appendFloat(dst, Millis(s.StartTime()))
-		dst = append(dst, `,"endTime":`...)
-		if running {
-			dst = append(dst, '0')
-		} else {
-			dst = appendFloat(dst, Millis(s.EndTime()))
-		}
+		dst = appendTimes(dst, s, running)
 	}
 	dst = append(dst, `,"spans":{`...)
 	for i := range n {
@@ -145,6 +131,18 @@ func AppendTraceJSON(dst []byte, traceID string, n int, span func(i int) (s sdkt
 		dst = AppendSpanJSON(dst, s, running)
 	}
 	return append(dst, "}}"...)
+}
+
+// appendTimes appends the startTime and endTime members of s, endTime 0
+// when running is set.
+func appendTimes(dst []byte, s sdktrace.ReadOnlySpan, running bool) []byte {
+	dst = append(dst, `,"startTime":`...)
+	dst = appendFloat(dst, Millis(s.StartTime()))
+	dst = append(dst, `,"endTime":`...)
+	if running {
+		return append(dst, '0')
+	}
+	return appendFloat(dst, Millis(s.EndTime()))
 }
 
 // appendAttrs appends attributes as a JSON object; of repeated keys, the
