@@ -80,30 +80,36 @@ func printTable(w io.Writer, rep *report) {
 		return ratio(sc, t, strings.TrimPrefix(sc, v2Prefix), t, metric)
 	}
 
+	// rows calls row for each server measured in each scenario of scs, and
+	// prints a row saying why for each server skipped there; cols is the
+	// number of columns after the server's.
+	rows := func(scs []string, cols int, row func(sc, t string, s *summary)) {
+		for _, sc := range scs {
+			for _, t := range targets {
+				if s := get(sc, t); s != nil {
+					row(sc, t, s)
+				} else if r := by[sc+"|"+t]; r != nil && r.Skipped != "" {
+					fmt.Fprintf(w, "| %s | %s | skipped: %s |%s\n", sc, t, r.Skipped, strings.Repeat("|", cols-1))
+				}
+			}
+		}
+		fmt.Fprintln(w)
+	}
+
 	fmt.Fprintf(w, "Medians of %d interleaved rounds of %s each; %d CPUs shared by servers and load generator. "+
 		"Ratios are medians of the ratios within each round.\n\n", rep.Rounds, rep.Duration, rep.CPUs)
 	if len(unaryScs) > 0 {
 		fmt.Fprintln(w, "| scenario | server | runs/s | p50 ms | p99 ms | max ms | CPU µs/run | ÷ ceiling | runtime ÷ it | spans/run exported | errors |")
 		fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-		for _, sc := range unaryScs {
-			for _, t := range targets {
-				s := get(sc, t)
-				if s == nil {
-					if r := by[sc+"|"+t]; r != nil && r.Skipped != "" {
-						fmt.Fprintf(w, "| %s | %s | skipped: %s |||||||||\n", sc, t, r.Skipped)
-					}
-					continue
-				}
-				vsCeil, rtOver := columns(sc, t, sample.rate)
-				spans := ""
-				if s.EndedSpansRun > 0 {
-					spans = fmt.Sprintf("%.2f (%.2f posts)", s.EndedSpansRun, s.PostsPerRun)
-				}
-				fmt.Fprintf(w, "| %s | %s | %.0f | %.2f | %.2f | %.1f | %.0f | %s | %s | %s | %s |\n",
-					sc, t, s.RunsPerSec, s.P50Ms, s.P99Ms, s.MaxMs, s.CPUPerRunUs, vsCeil, rtOver, spans, errCell(s))
+		rows(unaryScs, 9, func(sc, t string, s *summary) {
+			vsCeil, rtOver := columns(sc, t, sample.rate)
+			spans := ""
+			if s.EndedSpansRun > 0 {
+				spans = fmt.Sprintf("%.2f (%.2f posts)", s.EndedSpansRun, s.PostsPerRun)
 			}
-		}
-		fmt.Fprintln(w)
+			fmt.Fprintf(w, "| %s | %s | %.0f | %.2f | %.2f | %.1f | %.0f | %s | %s | %s | %s |\n",
+				sc, t, s.RunsPerSec, s.P50Ms, s.P99Ms, s.MaxMs, s.CPUPerRunUs, vsCeil, rtOver, spans, errCell(s))
+		})
 	}
 	// Telemetry gone or hanging, against the same server with it present.
 	var degraded []string
@@ -175,40 +181,20 @@ func printTable(w io.Writer, rep *report) {
 		fmt.Fprintln(w)
 		fmt.Fprintln(w, "| scenario | server | runs/s | p50 ms | p99 ms | max ms | CPU µs/run | ÷ ceiling | ÷ own v1 | runtime ÷ it | errors |")
 		fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-		for _, sc := range v2UnaryScs {
-			for _, t := range targets {
-				s := get(sc, t)
-				if s == nil {
-					if r := by[sc+"|"+t]; r != nil && r.Skipped != "" {
-						fmt.Fprintf(w, "| %s | %s | skipped: %s |||||||||\n", sc, t, r.Skipped)
-					}
-					continue
-				}
-				vsCeil, rtOver := columns(sc, t, sample.rate)
-				fmt.Fprintf(w, "| %s | %s | %.0f | %.2f | %.2f | %.1f | %.0f | %s | %s | %s | %s |\n",
-					sc, t, s.RunsPerSec, s.P50Ms, s.P99Ms, s.MaxMs, s.CPUPerRunUs, vsCeil, ownV1(sc, t, sample.rate), rtOver, errCell(s))
-			}
-		}
-		fmt.Fprintln(w)
+		rows(v2UnaryScs, 9, func(sc, t string, s *summary) {
+			vsCeil, rtOver := columns(sc, t, sample.rate)
+			fmt.Fprintf(w, "| %s | %s | %.0f | %.2f | %.2f | %.1f | %.0f | %s | %s | %s | %s |\n",
+				sc, t, s.RunsPerSec, s.P50Ms, s.P99Ms, s.MaxMs, s.CPUPerRunUs, vsCeil, ownV1(sc, t, sample.rate), rtOver, errCell(s))
+		})
 	}
 	if len(v2StreamScs) > 0 {
 		fmt.Fprintln(w, "| scenario | server | chunks/s | first chunk p50 ms | first chunk p99 ms | whole stream p50 ms | whole stream p99 ms | CPU µs/stream | ÷ ceiling | ÷ own v1 | runtime ÷ it | errors |")
 		fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-		for _, sc := range v2StreamScs {
-			for _, t := range targets {
-				s := get(sc, t)
-				if s == nil {
-					if r := by[sc+"|"+t]; r != nil && r.Skipped != "" {
-						fmt.Fprintf(w, "| %s | %s | skipped: %s ||||||||||\n", sc, t, r.Skipped)
-					}
-					continue
-				}
-				vsCeil, rtOver := columns(sc, t, sample.chunkRate)
-				fmt.Fprintf(w, "| %s | %s | %.0f | %.3f | %.3f | %.2f | %.2f | %.0f | %s | %s | %s | %s |\n",
-					sc, t, s.ChunksPerSec, s.FirstChunkMs, s.FirstChunk99, s.P50Ms, s.P99Ms, s.CPUPerRunUs, vsCeil, ownV1(sc, t, sample.chunkRate), rtOver, errCell(s))
-			}
-		}
-		fmt.Fprintln(w)
+		rows(v2StreamScs, 10, func(sc, t string, s *summary) {
+			vsCeil, rtOver := columns(sc, t, sample.chunkRate)
+			fmt.Fprintf(w, "| %s | %s | %.0f | %.3f | %.3f | %.2f | %.2f | %.0f | %s | %s | %s | %s |\n",
+				sc, t, s.ChunksPerSec, s.FirstChunkMs, s.FirstChunk99, s.P50Ms, s.P99Ms, s.CPUPerRunUs, vsCeil, ownV1(sc, t, sample.chunkRate), rtOver, errCell(s))
+		})
 	}
 	printTargets(w, rep, by)
 	if len(rep.Startup) > 0 {
