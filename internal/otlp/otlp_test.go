@@ -232,18 +232,8 @@ func (c *collector) setStatus(code int) {
 }
 
 func (c *collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	var body io.Reader = r.Body
-	if r.Header.Get("Content-Encoding") == "gzip" {
-		zr, err := gzip.NewReader(r.Body)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		body = zr
-	}
-	b, err := io.ReadAll(body)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
+	b, ok := requestBody(w, r)
+	if !ok {
 		return
 	}
 	c.mu.Lock()
@@ -569,4 +559,24 @@ func TestProcessorHangingBackend(t *testing.T) {
 		!strings.Contains(got[0]["err"].(string), "processor export timeout") {
 		t.Errorf("logged %v; want one failing line with the export timeout", got)
 	}
+}
+
+// requestBody reads the body of an export request, gunzipped when it is
+// sent so. On a body it cannot read it answers 400 and reports false.
+func requestBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	var body io.Reader = r.Body
+	if r.Header.Get("Content-Encoding") == "gzip" {
+		zr, err := gzip.NewReader(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return nil, false
+		}
+		body = zr
+	}
+	b, err := io.ReadAll(body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return nil, false
+	}
+	return b, true
 }
