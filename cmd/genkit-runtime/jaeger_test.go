@@ -449,6 +449,7 @@ func TestJaegerFaults(t *testing.T) {
 		sink := newTelemetrySink(t, sinkClosed)
 		p := startRuntime(t, nil, otlpTestEnv(j,
 			"GENKIT_TELEMETRY_SERVER="+sink.url(), "GENKIT_ENABLE_REALTIME_TELEMETRY=true"))
+		sink.closePort()
 		ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 		defer cancel()
 		ids := checkEchoP99(t, client, p.url, "telemetry server down")

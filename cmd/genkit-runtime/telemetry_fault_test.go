@@ -29,7 +29,7 @@ const runBound = 6 * traceexport.DefaultStallTimeout
 type sinkMode int
 
 const (
-	sinkClosed sinkMode = iota // nothing listens on its port
+	sinkClosed sinkMode = iota // nothing listens on its port (once portClosed is called)
 	sinkHang                   // accepts and never answers
 	sinkFail                   // answers 500 to everything
 	sinkRecord                 // records the traces and answers 200 OK
@@ -42,7 +42,10 @@ type telemetrySink struct {
 	quit     chan struct{} // closed at the end of the test; releases hung requests
 	requests atomic.Int64  // requests received, in any mode
 
-	mu      sync.Mutex // guards mode, ended, changed, srv and served
+	mu sync.Mutex // guards held, mode, ended, changed, srv and served
+	// held keeps the port of a sinkClosed sink until closePort: a free
+	// port picked meanwhile (the runtime's own) cannot be this one.
+	held    net.Listener
 	mode    sinkMode
 	ended   map[string]map[string]bool // trace ID → IDs of the ended spans received
 	changed chan struct{}              // closed and replaced when ended changes
@@ -60,7 +63,7 @@ func newTelemetrySink(t *testing.T, mode sinkMode) *telemetrySink {
 	s := &telemetrySink{addr: l.Addr().String(), quit: make(chan struct{}), mode: mode,
 		ended: map[string]map[string]bool{}, changed: make(chan struct{})}
 	if mode == sinkClosed {
-		l.Close()
+		s.held = l
 	} else {
 		s.serve(l)
 	}
@@ -80,6 +83,17 @@ func (s *telemetrySink) serve(l net.Listener) {
 	}()
 }
 
+// closePort closes the port of a sinkClosed sink, held until now so that
+// the runtime started with its URL could not be given the same port.
+func (s *telemetrySink) closePort() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.held != nil {
+		s.held.Close()
+		s.held = nil
+	}
+}
+
 // recover makes the sink record traces from now on, listening again on its
 // old port if nothing listened there.
 func (s *telemetrySink) recover(t *testing.T) {
@@ -87,6 +101,10 @@ func (s *telemetrySink) recover(t *testing.T) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.mode == sinkClosed {
+		if s.held != nil {
+			s.held.Close()
+			s.held = nil
+		}
 		l, err := net.Listen("tcp", s.addr)
 		if err != nil {
 			t.Fatalf("listening again on %s: %v", s.addr, err)
@@ -98,6 +116,7 @@ func (s *telemetrySink) recover(t *testing.T) {
 
 func (s *telemetrySink) close() {
 	close(s.quit)
+	s.closePort()
 	s.mu.Lock()
 	srv, served := s.srv, s.served
 	s.mu.Unlock()
@@ -328,6 +347,7 @@ func TestTelemetryServerFaults(t *testing.T) {
 				"GENKIT_TELEMETRY_SERVER=" + sink.url(),
 				"GENKIT_ENABLE_REALTIME_TELEMETRY=true",
 			})
+			sink.closePort()
 			client := newTestClient(t)
 
 			traces, longest := runFaultBatch(t, client, p.url, faultBatch(40, 0))
