@@ -50,8 +50,11 @@ func TestConcurrentPostsOfDifferentTraces(t *testing.T) {
 	if !otherEnded {
 		t.Error("the other trace's ended span is not at the sink while the held post is in flight")
 	}
-	close(release)
+	// The held span ends while its start is still in flight, so that its
+	// end and the child's are both queued when the held post finishes and
+	// leave together in the second post, whenever the sender runs.
 	held.End()
+	close(release)
 	if err := exp.FlushTrace(flushCtx(t), held.SpanContext().TraceID().String()); err != nil {
 		t.Fatal(err)
 	}
