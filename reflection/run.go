@@ -204,9 +204,11 @@ func (rw *runWriter) kickLocked() {
 // flush: they leave with the final object.
 func (rw *runWriter) send() {
 	rw.mu.Lock()
-	defer rw.mu.Unlock()
-	defer rw.drained.Broadcast()
-	defer func() { rw.sending = false }()
+	defer func() {
+		rw.sending = false
+		rw.drained.Broadcast()
+		rw.mu.Unlock()
+	}()
 	for rw.err == nil {
 		switch {
 		case len(rw.queue) > 0:
@@ -280,7 +282,7 @@ func (rw *runWriter) chunk(c any) error {
 	if rw.done {
 		// The action kept send and called it after its run ended: the
 		// final object is written, or the handler has returned.
-		return status.Errorf(status.FailedPrecondition, "stream chunk sent after the run ended")
+		return errChunkAfterRun
 	}
 	if rw.enc == nil {
 		rw.enc = json.NewEncoder(&rw.line)
@@ -300,7 +302,7 @@ func (rw *runWriter) chunk(c any) error {
 		return clientGone(rw.err)
 	}
 	if rw.done {
-		return status.Errorf(status.FailedPrecondition, "stream chunk sent after the run ended")
+		return errChunkAfterRun
 	}
 	if !rw.sent {
 		rw.w.Header().Set("Content-Type", rw.contentType())
@@ -311,6 +313,11 @@ func (rw *runWriter) chunk(c any) error {
 	rw.kickLocked()
 	return nil
 }
+
+// errChunkAfterRun refuses a chunk an action sends after its run has ended
+// (it kept the stream function): the final object is written, or being
+// written.
+var errChunkAfterRun = status.Errorf(status.FailedPrecondition, "stream chunk sent after the run ended")
 
 // clientGone is the error a stream chunk returns when it cannot be written:
 // the client has gone away, which cancels the run exactly as the end of the

@@ -94,7 +94,7 @@ func (r *v2Run) sendChunk(c any) error {
 	if r.done {
 		// The action kept its send function and called it after its run
 		// ended.
-		return status.Errorf(status.FailedPrecondition, "stream chunk sent after the run ended")
+		return errChunkAfterRun
 	}
 	frame, err := r.chunkFrameLocked(c)
 	if err != nil {

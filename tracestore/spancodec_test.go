@@ -166,16 +166,8 @@ func TestSpanCodecRoundTrip(t *testing.T) {
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("decoded span (-want +got):\n%s", diff)
 			}
-			wantJSON, err := jsontext.Marshal(want)
-			if err != nil {
-				t.Fatal(err)
-			}
-			gotJSON, err := jsontext.Marshal(got)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if string(gotJSON) != string(wantJSON) {
-				t.Errorf("JSON differs:\n got %s\nwant %s", gotJSON, wantJSON)
+			if d := jsonDiff(t, got, want); d != "" {
+				t.Errorf("JSON differs:\n%s", d)
 			}
 		})
 	}
@@ -292,16 +284,8 @@ func TestStoredSpansMatchFromSpan(t *testing.T) {
 		if !found {
 			t.Fatalf("span %s (%s) not stored", want.SpanID, want.DisplayName)
 		}
-		wantJSON, err := jsontext.Marshal(want)
-		if err != nil {
-			t.Fatal(err)
-		}
-		gotJSON, err := jsontext.Marshal(got)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if string(gotJSON) != string(wantJSON) {
-			t.Errorf("span %s:\n got %s\nwant %s", want.DisplayName, gotJSON, wantJSON)
+		if d := jsonDiff(t, got, want); d != "" {
+			t.Errorf("span %s:\n%s", want.DisplayName, d)
 		}
 		if diff := cmp.Diff(want, got, cmp.Comparer(func(a, b float64) bool { return a == b || a != a && b != b })); diff != "" {
 			t.Errorf("span %s (-want +got):\n%s", want.DisplayName, diff)
@@ -329,16 +313,8 @@ func FuzzSpanCodec(f *testing.F) {
 			if diff := cmp.Diff(sd, got); diff != "" {
 				t.Fatalf("span %q (-want +got):\n%s", id, diff)
 			}
-			wantJSON, err := jsontext.Marshal(sd)
-			if err != nil {
-				t.Fatal(err)
-			}
-			gotJSON, err := jsontext.Marshal(got)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if string(gotJSON) != string(wantJSON) {
-				t.Fatalf("span %q:\n got %s\nwant %s", id, gotJSON, wantJSON)
+			if d := jsonDiff(t, got, sd); d != "" {
+				t.Fatalf("span %q:\n%s", id, d)
 			}
 		}
 	})
@@ -372,4 +348,22 @@ func TestRecordedSpansFiltered(t *testing.T) {
 	if diff := cmp.Diff(want, kept); diff != "" {
 		t.Errorf("kept spans' attributes (-want +got):\n%s", diff)
 	}
+}
+
+// jsonDiff returns got's and want's JSON, as the telemetry API serves them,
+// when they differ, and "" when they are the same bytes.
+func jsonDiff(t *testing.T, got, want SpanData) string {
+	t.Helper()
+	wantJSON, err := jsontext.Marshal(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gotJSON, err := jsontext.Marshal(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(gotJSON) == string(wantJSON) {
+		return ""
+	}
+	return fmt.Sprintf(" got %s\nwant %s", gotJSON, wantJSON)
 }

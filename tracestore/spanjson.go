@@ -1,6 +1,7 @@
 package tracestore
 
 import (
+	"encoding/hex"
 	"math"
 	"slices"
 	"strconv"
@@ -285,15 +286,5 @@ func appendString(dst []byte, s string) []byte {
 	return append(dst, '"')
 }
 
-func appendSpanID(dst []byte, id trace.SpanID) []byte   { return appendHex(dst, id[:]) }
-func appendTraceID(dst []byte, id trace.TraceID) []byte { return appendHex(dst, id[:]) }
-
-// appendHex appends b in lowercase hexadecimal, as trace and span IDs are
-// written.
-func appendHex(dst []byte, b []byte) []byte {
-	const hexDigits = "0123456789abcdef"
-	for _, c := range b {
-		dst = append(dst, hexDigits[c>>4], hexDigits[c&0xf])
-	}
-	return dst
-}
+func appendSpanID(dst []byte, id trace.SpanID) []byte   { return hex.AppendEncode(dst, id[:]) }
+func appendTraceID(dst []byte, id trace.TraceID) []byte { return hex.AppendEncode(dst, id[:]) }

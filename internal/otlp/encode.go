@@ -335,43 +335,15 @@ func (e *protoEncoder) value(num int, v attribute.Value) {
 	case attribute.BYTESLICE:
 		e.bytes(7, v.AsByteSlice())
 	case attribute.BOOLSLICE:
-		a := e.begin(5)
-		for _, x := range v.AsBoolSlice() {
-			m := e.begin(1)
-			e.varint(2, boolVarint(x))
-			e.end(m)
-		}
-		e.end(a)
+		protoArray(e, v.AsBoolSlice(), attribute.BoolValue)
 	case attribute.INT64SLICE:
-		a := e.begin(5)
-		for _, x := range v.AsInt64Slice() {
-			m := e.begin(1)
-			e.varint(3, uint64(x))
-			e.end(m)
-		}
-		e.end(a)
+		protoArray(e, v.AsInt64Slice(), attribute.Int64Value)
 	case attribute.FLOAT64SLICE:
-		a := e.begin(5)
-		for _, x := range v.AsFloat64Slice() {
-			m := e.begin(1)
-			e.fixed64(4, math.Float64bits(x))
-			e.end(m)
-		}
-		e.end(a)
+		protoArray(e, v.AsFloat64Slice(), attribute.Float64Value)
 	case attribute.STRINGSLICE:
-		a := e.begin(5)
-		for _, x := range v.AsStringSlice() {
-			m := e.begin(1)
-			e.str(1, x)
-			e.end(m)
-		}
-		e.end(a)
+		protoArray(e, v.AsStringSlice(), attribute.StringValue)
 	case attribute.SLICE:
-		a := e.begin(5)
-		for _, x := range v.AsSlice() {
-			e.value(1, x)
-		}
-		e.end(a)
+		protoArray(e, v.AsSlice(), func(x attribute.Value) attribute.Value { return x })
 	case attribute.MAP:
 		m := e.begin(6)
 		for _, kv := range v.AsMap() {
@@ -390,4 +362,14 @@ func boolVarint(b bool) uint64 {
 		return 1
 	}
 	return 0
+}
+
+// protoArray appends xs as the ArrayValue (field 5) of an AnyValue: each
+// element an AnyValue of its own, as value writes it.
+func protoArray[T any](e *protoEncoder, xs []T, val func(T) attribute.Value) {
+	a := e.begin(5)
+	for _, x := range xs {
+		e.value(1, val(x))
+	}
+	e.end(a)
 }
